@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -88,6 +89,23 @@ def atomic_write_text(path, text, encoding="utf-8"):
     """Write ``text`` to ``path`` atomically (UTF-8 unless told otherwise, newlines as given)."""
     with atomic_open(path, "w", encoding=encoding, newline="") as fh:
         fh.write(text)
+
+
+def json_safe(obj):
+    """``obj`` with NaN and infinities as None (strict JSON) and NumPy scalars as Python ones.
+
+    Applied recursively through dicts (keys become strings), lists and tuples; readers turn
+    None back into NaN where a number is expected.
+    """
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
 
 
 def atomic_write_json(path, obj, indent=2, sort_keys=True, allow_nan=False):

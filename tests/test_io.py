@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from refchaos.io import (TEMP_SUFFIX, atomic_open, atomic_write_bytes, atomic_write_csv,
-                         atomic_write_json, atomic_write_npz, atomic_write_text)
+                         atomic_write_json, atomic_write_npz, atomic_write_text, json_safe)
 
 
 def _names(folder):
@@ -69,3 +69,12 @@ def test_bad_input_raises_before_touching_the_target(tmp_path):
             pass
     with pytest.raises(FileNotFoundError):
         atomic_write_bytes(tmp_path / "no-such-dir" / "f", b"")
+
+
+def test_json_safe_gives_strict_json(tmp_path):
+    doc = {"nan": float("nan"), "inf": -np.inf, "np": np.float64(0.5), "i": np.int64(3),
+           1: [np.nan, (2.0, np.float32(np.inf))], "s": "x"}
+    safe = json_safe(doc)
+    assert safe == {"nan": None, "inf": None, "np": 0.5, "i": 3, "1": [None, [2.0, None]], "s": "x"}
+    assert type(safe["np"]) is float and type(safe["i"]) is int
+    json.dumps(safe, allow_nan=False)  # raises if anything non-finite survived

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from refchaos.experiments.sweep import json_safe
+from refchaos.io import json_safe
 from refchaos.io import atomic_write_csv, atomic_write_json, atomic_write_text
 
 TABLE_COLUMNS = ("claim", "paper", "measured", "holds", "criterion")
@@ -45,6 +45,34 @@ def parser(doc, default_out):
                    help="folder holding usps/, mnist/, fashion-mnist/ (default: refchaos's search path)")
     p.add_argument("--out", default=default_out, help="output directory")
     return p
+
+
+def add_training_options(p):
+    """The ``--epochs``/``--lr`` overrides of the scripts that train one SGD run."""
+    p.add_argument("--epochs", type=int, default=None, help="full mode: epochs (H22: 40)")
+    p.add_argument("--lr", type=float, default=None)
+    return p
+
+
+def train_sgd(args, params, measure, **config):
+    """Apply ``--epochs``/``--lr`` to ``params``, train one run into ``<out>/run``.
+
+    ``params`` holds dataset, model, lr, epochs, steps and every; ``config`` the remaining
+    :class:`refchaos.experiments.RunConfig` fields. Returns (config, summary, metrics columns).
+    """
+    from refchaos.experiments import RunConfig, RunDirectory, run
+
+    if args.epochs is not None:
+        params["epochs"], params["steps"] = args.epochs, None
+    if args.lr is not None:
+        params["lr"] = args.lr
+    cfg = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["model"],
+                    lr=params["lr"], epochs=params["epochs"], steps=params["steps"],
+                    every=params["every"], measure=measure, **config)
+    out = Path(args.out) / "run"
+    summary = run(cfg, out, progress=False)
+    _, metrics = RunDirectory(out).read_metrics()
+    return cfg, summary, metrics
 
 
 def fmt(value, digits=4):

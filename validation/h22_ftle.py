@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, finite, fmt, parser, write_report  # noqa: E402
+from _claims import (Claim, add_training_options, finite, fmt, parser, train_sgd,  # noqa: E402
+                     write_report)
 
-from refchaos.experiments import RunConfig, RunDirectory, run  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
@@ -42,22 +42,13 @@ NAME = "h22_ftle"
 
 def main(argv=None):
     p = parser(__doc__, f"validation/results/{NAME}")
-    p.add_argument("--epochs", type=int, default=None, help="full mode: epochs (H22: 40)")
-    p.add_argument("--lr", type=float, default=None)
-    args = p.parse_args(argv)
+    args = add_training_options(p).parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)
-    if args.epochs is not None:
-        params["epochs"], params["steps"] = args.epochs, None
-    if args.lr is not None:
-        params["lr"] = args.lr
-    cfg = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["model"],
-                    activation=ACTIVATION, init="pytorch", lr=params["lr"], batch_size=BATCH_SIZE,
-                    epochs=params["epochs"], steps=params["steps"], every=params["every"],
-                    ftle_k=params["k"], seed=SEED, measure=("loss", "accuracy", "ftle"))
+    cfg, summary, m = train_sgd(args, params, ("loss", "accuracy", "ftle"),
+                                activation=ACTIVATION, init="pytorch", batch_size=BATCH_SIZE, seed=SEED,
+                                ftle_k=params["k"])
     out = Path(args.out)
-    summary = run(cfg, out / "run", progress=False)
-    _, m = RunDirectory(out / "run").read_metrics()
     sel = np.isfinite(m["ftle_1"])
     steps, lam1 = m["step"][sel], m["ftle_1"][sel]
     peak = float(np.max(lam1)) if lam1.size else float("nan")

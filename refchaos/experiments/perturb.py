@@ -35,7 +35,7 @@ from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, dista
                         fit_distance, lyapunov_matrix, perturbation_directions, tangent_matrix)
 from .config import ConfigError, RunConfig
 from .setup import prepare
-from .sweep import json_safe
+from .rundir import write_summary
 
 DEFAULT_EPS = (0.1,)  # H22's perturbation size in Fig. 3.
 MAX_MATRIX_BYTES = 2 * 1024**3  # Largest tangent matrix Y (N x N) we agree to hold.
@@ -145,7 +145,7 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
     io_dir = Path(out)
     io_dir.mkdir(parents=True, exist_ok=True)
     io.atomic_write_csv(io_dir / "perturb.csv", rows, header=CSV_COLUMNS)
-    io.atomic_write_json(io_dir / "fits.json", json_safe(fits))
+    io.atomic_write_json(io_dir / "fits.json", io.json_safe(fits))
     io.atomic_write_npz(io_dir / "exponents.npz", exponents=lam)
     summary = {"kind": "perturb", "config": config.to_dict(), "steps": T,
                "num_params": setup.model.num_params, "k": k, "eps": list(eps),
@@ -153,11 +153,7 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
                "lambda_min_resolved": float(lam[-1]), "n_positive": int(np.sum(lam > 0)),
                "final_distance": {f"{s}@{e:g}": float(d[-1]) for (s, e), d in curves.items()},
                "wall_s": time.perf_counter() - start}
-    io.atomic_write_json(io_dir / "summary.json", json_safe(summary))
-    if figures:
-        from ..plots.perturb import redraw
-
-        redraw(io_dir)
+    write_summary(io_dir, summary, figures)
     return summary
 
 

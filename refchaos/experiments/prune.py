@@ -34,7 +34,7 @@ from .. import io
 from ..optim import CGD
 from .config import ConfigError, RunConfig, build_optimizer
 from .setup import evaluate, prepare
-from .sweep import json_safe
+from .rundir import write_summary
 
 VARIANTS = ("sgd", "chaotic", "negative", "positive")
 COUNT_KINDS = ("negative", "positive", "zero", "chaotic")
@@ -133,11 +133,7 @@ def run_prune(config, out, variants=VARIANTS, sgd_counts=True, progress=None, fi
                "sgd_counts": bool(sgd_counts), "steps": setup.steps,
                "num_params": setup.model.num_params, "final": finals,
                "wall_s": time.perf_counter() - start}
-    io.atomic_write_json(out / "summary.json", json_safe(summary))
-    if figures:
-        from ..plots.prune import redraw
-
-        redraw(out)
+    write_summary(out, summary, figures)
     return summary
 
 

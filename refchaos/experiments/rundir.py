@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_csv, atomic_write_json, atomic_write_npz
+from ..io import atomic_write_csv, atomic_write_json, atomic_write_npz, json_safe
 from .config import ConfigError, RunConfig
 
 CONFIG_FILE = "config.json"
@@ -105,7 +105,7 @@ class RunDirectory:
                 "output directory")
         self.path.mkdir(parents=True, exist_ok=True)
         self.figures_dir.mkdir(exist_ok=True)
-        atomic_write_json(self.config_path, _json_safe(config_doc))
+        atomic_write_json(self.config_path, json_safe(config_doc))
 
     def read_config_doc(self):
         """The whole ``config.json`` as a dict (RunDirectoryError if missing or corrupt)."""
@@ -174,7 +174,7 @@ class RunDirectory:
         return _read_npz(self.arrays_path)
 
     def write_summary(self, summary):
-        atomic_write_json(self.summary_path, _json_safe(summary))
+        atomic_write_json(self.summary_path, json_safe(summary))
 
     def read_summary(self):
         doc = self._read_json(self.summary_path, "the run's summary")
@@ -190,7 +190,7 @@ class RunDirectory:
         if META_KEY in arrays:
             raise ValueError(f"{META_KEY!r} is reserved for the checkpoint metadata")
         meta = dict(meta, format=CHECKPOINT_FORMAT)
-        text = json.dumps(_json_safe(meta), sort_keys=True, allow_nan=False)
+        text = json.dumps(json_safe(meta), sort_keys=True, allow_nan=False)
         atomic_write_npz(self.checkpoint_path, **arrays, **{META_KEY: np.asarray(text)})
 
     def read_checkpoint(self):
@@ -251,14 +251,11 @@ def _format_cell(column, value):
     return repr(float(value))
 
 
-def _json_safe(obj):
-    """obj with non-finite floats replaced by None and numpy scalars by Python ones (JSON-safe)."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+def write_summary(out, summary, figures=True):
+    """Write ``out/summary.json`` (written last: it marks a result directory complete) and,
+    with ``figures``, draw the directory's figures from its files (:func:`refchaos.plots.redraw`)."""
+    atomic_write_json(Path(out) / "summary.json", json_safe(summary))
+    if figures:
+        from ..plots import redraw
+
+        redraw(out)

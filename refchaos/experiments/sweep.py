@@ -40,6 +40,7 @@ import numpy as np
 from .. import io
 from ..lyapunov import CopiesError, copies_exponent, max_exponent, weight_mask
 from .config import ConfigError, RunConfig
+from .rundir import write_summary
 from .setup import evaluate, prepare
 
 J25_LRS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0,
@@ -208,19 +209,6 @@ def run_point(sweep_dict, lr, seed):
             "wall_s": time.perf_counter() - start}
 
 
-def json_safe(obj):
-    """``obj`` with NaN and infinities as None (strict JSON), recursively."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return json_safe(obj.item())
-    return obj
-
-
 def _unsafe(value):
     """The inverse of :func:`json_safe` for one number: None -> NaN."""
     return math.nan if value is None else value
@@ -328,8 +316,8 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
     total, sweep_dict = len(sweep.points()), sweep.to_dict()
 
     def finish(result):
-        io.atomic_write_json(point_path(out, result["lr"], result["seed"]), json_safe(result))
-        done[(result["lr"], result["seed"])] = json_safe(result)
+        io.atomic_write_json(point_path(out, result["lr"], result["seed"]), io.json_safe(result))
+        done[(result["lr"], result["seed"])] = io.json_safe(result)
         say(_progress_line(result, len(done), total))
 
     try:
@@ -421,11 +409,7 @@ def finish_sweep(out, figures=True):
         rows.append([_unsafe(r[c]) for c in CSV_COLUMNS])
     io.atomic_write_csv(out / "sweep.csv", rows, header=CSV_COLUMNS)
     summary = summarise(read_table(out / "sweep.csv"), sweep)
-    io.atomic_write_json(out / "summary.json", json_safe(summary))
-    if figures:
-        from ..plots.sweep import redraw
-
-        redraw(out)
+    write_summary(out, summary, figures)
     return summary
 
 

@@ -4,7 +4,6 @@ divergence recorded; onset and best-lr summary."""
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import replace
 
 import numpy as np
