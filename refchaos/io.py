@@ -24,6 +24,21 @@ import numpy as np
 TEMP_SUFFIX = ".part"  # Marks an unfinished temporary file; never a valid data file name.
 
 
+def _new_file_mode():
+    """Permissions ``open(path, "w")`` would give a new file: 0o666 less the process umask.
+
+    ``tempfile.mkstemp`` creates its file 0o600 (private); a result file should be readable
+    as any other file the user writes. Reading the umask means setting it, so it is set back
+    at once (done once, at import).
+    """
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+NEW_FILE_MODE = _new_file_mode()
+
+
 def _fsync_dir(directory):
     """Make a rename in ``directory`` durable (POSIX); a no-op where it cannot be opened."""
     try:
@@ -63,6 +78,12 @@ def atomic_open(path, mode="wb", encoding=None, newline=None):
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
+        if hasattr(os, "fchmod"):  # POSIX: an overwritten file keeps its mode, a new one the umask's
+            try:
+                mode_bits = path.stat().st_mode & 0o7777
+            except FileNotFoundError:
+                mode_bits = NEW_FILE_MODE
+            os.fchmod(fd, mode_bits)
         if mode == "w":
             fh = open(fd, "w", encoding=encoding or "utf-8", newline=newline)
         else:

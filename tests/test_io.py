@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from refchaos.io import (TEMP_SUFFIX, atomic_open, atomic_write_bytes, atomic_write_csv,
-                         atomic_write_json, atomic_write_npz, atomic_write_text, json_safe)
+from refchaos.io import (NEW_FILE_MODE, TEMP_SUFFIX, atomic_open, atomic_write_bytes,
+                         atomic_write_csv, atomic_write_json, atomic_write_npz, atomic_write_text,
+                         json_safe)
 
 
 def _names(folder):
@@ -78,3 +79,15 @@ def test_json_safe_gives_strict_json(tmp_path):
     assert safe == {"nan": None, "inf": None, "np": 0.5, "i": 3, "1": [None, [2.0, None]], "s": "x"}
     assert type(safe["np"]) is float and type(safe["i"]) is int
     json.dumps(safe, allow_nan=False)  # raises if anything non-finite survived
+
+
+@pytest.mark.skipif(not hasattr(os, "fchmod"), reason="POSIX permissions")
+def test_new_files_get_the_umask_mode_and_overwrites_keep_theirs(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    target = tmp_path / "a.json"
+    atomic_write_json(target, {"a": 1})
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask == NEW_FILE_MODE
+    os.chmod(target, 0o640)
+    atomic_write_json(target, {"a": 2})
+    assert target.stat().st_mode & 0o777 == 0o640
