@@ -19,8 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-import refchaos as rc
-from refchaos.io import atomic_write_csv, atomic_write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_compare.py, also when imported by path
+from _compare import derivative_differences, report_line, verdict  # noqa: E402
+
+import refchaos as rc  # noqa: E402
+from refchaos.io import atomic_write_csv, atomic_write_json  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
@@ -78,14 +81,8 @@ def crosscheck(name, dataset, data_dir, steps, max_width=None):
     g_j = np.asarray(jax.grad(L)(jnp.asarray(theta), xb, yb))
     H_j = np.asarray(jax.jit(jax.hessian(L))(jnp.asarray(theta), xb, yb))
     g_r, H_r = model.grad(theta, xb, yb), model.hessian(theta, xb, yb)
-    ev_j, ev_r = np.linalg.eigvalsh(0.5 * (H_j + H_j.T)), np.linalg.eigvalsh(0.5 * (H_r + H_r.T))
-    summary = {
-        "model": name, "sizes": sizes, "dataset": dataset, "num_params": model.num_params,
-        "steps": steps,
-        "grad_rel": float(np.linalg.norm(g_r - g_j) / np.linalg.norm(g_j)),
-        "hessian_rel": float(np.linalg.norm(H_r - H_j) / np.linalg.norm(H_j)),
-        "eigenvalues_max_abs_diff_over_norm": float(np.abs(ev_r - ev_j).max() / np.abs(ev_j).max()),
-    }
+    summary = {"model": name, "sizes": sizes, "dataset": dataset, "num_params": model.num_params,
+               "steps": steps, **derivative_differences(g_r, g_j, H_r, H_j)}
 
     @jax.jit
     def jax_step(th, v, xb, yb):
@@ -103,10 +100,7 @@ def crosscheck(name, dataset, data_dir, steps, max_width=None):
         th_j, v_j = jax_step(th_j, v_j, xb, yb)
         theta, state, _ = opt.step(model, theta, state, xb, yb)
         rows.append([name, t + 1, float(np.abs(theta - np.asarray(th_j)).max())])
-    summary["max_abs_param_diff_all"] = max(r[2] for r in rows)
-    summary["passed"] = bool(summary["max_abs_param_diff_all"] <= PARAM_TOL
-                             and summary["hessian_rel"] <= HESSIAN_RTOL)
-    return summary, rows
+    return verdict(summary, [r[2] for r in rows], PARAM_TOL, HESSIAN_RTOL), rows
 
 
 def main(argv=None):
@@ -126,10 +120,7 @@ def main(argv=None):
                           QUICK_MAX_WIDTH if args.quick else None)
         summaries.append(s)
         rows += r
-        print(f"{name:9s} N={s['num_params']:6d}  grad rel {s['grad_rel']:.1e}  Hessian rel "
-              f"{s['hessian_rel']:.1e}  eigenvalues {s['eigenvalues_max_abs_diff_over_norm']:.1e}  "
-              f"max |dtheta| over {steps} steps {s['max_abs_param_diff_all']:.1e}  "
-              f"{'PASS' if s['passed'] else 'FAIL'}")
+        print(report_line(name, s, steps))
     atomic_write_csv(out / "crosscheck_jax.csv", rows, header=["model", "step", "max_abs_param_diff"])
     atomic_write_json(out / "crosscheck_jax.json", {"parameters": {
         "seed": SEED, "lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,

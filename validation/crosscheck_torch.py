@@ -19,8 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-import refchaos as rc
-from refchaos.io import atomic_write_csv, atomic_write_json
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_compare.py, also when imported by path
+from _compare import derivative_differences, report_line, verdict  # noqa: E402
+
+import refchaos as rc  # noqa: E402
+from refchaos.io import atomic_write_csv, atomic_write_json  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
@@ -84,13 +87,8 @@ def crosscheck(kind, dataset, data_dir, steps):
     g_t = torch.func.grad(torch_loss)(flat).numpy()
     H_t = torch.func.hessian(torch_loss)(flat).numpy()
     g_r, H_r = model.grad(theta, xb, yb), model.hessian(theta, xb, yb)
-    ev_t, ev_r = np.linalg.eigvalsh(0.5 * (H_t + H_t.T)), np.linalg.eigvalsh(0.5 * (H_r + H_r.T))
-    summary = {
-        "model": kind, "dataset": dataset, "num_params": model.num_params, "steps": steps,
-        "grad_rel": float(np.linalg.norm(g_r - g_t) / np.linalg.norm(g_t)),
-        "hessian_rel": float(np.linalg.norm(H_r - H_t) / np.linalg.norm(H_t)),
-        "eigenvalues_max_abs_diff_over_norm": float(np.abs(ev_r - ev_t).max() / np.abs(ev_t).max()),
-    }
+    summary = {"model": kind, "dataset": dataset, "num_params": model.num_params, "steps": steps,
+               **derivative_differences(g_r, g_t, H_r, H_t)}
 
     # Training: torch.optim.SGD against refchaos.optim.SGD on the same batches.
     opt_t = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
@@ -109,10 +107,7 @@ def crosscheck(kind, dataset, data_dir, steps):
         rows.append({"step": t + 1, "max_abs_param_diff": float(np.abs(theta - th_t).max()),
                      "loss_diff": abs(info["loss"] - loss_t.item())})
     summary["max_abs_param_diff_final"] = rows[-1]["max_abs_param_diff"]
-    summary["max_abs_param_diff_all"] = max(r["max_abs_param_diff"] for r in rows)
-    summary["passed"] = bool(summary["max_abs_param_diff_all"] <= PARAM_TOL
-                             and summary["hessian_rel"] <= HESSIAN_RTOL)
-    return summary, rows
+    return verdict(summary, [r["max_abs_param_diff"] for r in rows], PARAM_TOL, HESSIAN_RTOL), rows
 
 
 def main(argv=None):
@@ -130,10 +125,7 @@ def main(argv=None):
         summary, rows = crosscheck(kind, dataset, args.data_dir, steps)
         summaries.append(summary)
         all_rows += [{"model": kind, **r} for r in rows]
-        print(f"{kind:4s} N={summary['num_params']:5d}  grad rel {summary['grad_rel']:.1e}  "
-              f"Hessian rel {summary['hessian_rel']:.1e}  eigenvalues {summary['eigenvalues_max_abs_diff_over_norm']:.1e}  "
-              f"max |dtheta| over {steps} steps {summary['max_abs_param_diff_all']:.1e}  "
-              f"{'PASS' if summary['passed'] else 'FAIL'}")
+        print(report_line(kind, summary, steps))
     atomic_write_csv(out / "crosscheck_torch.csv", [list(r.values()) for r in all_rows],
                      header=list(all_rows[0]))
     atomic_write_json(out / "crosscheck_torch.json", {"parameters": {
