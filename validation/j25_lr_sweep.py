@@ -60,6 +60,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--subset", type=int, default=None, help="training-set size (seeded subset)")
     p.add_argument("--workers", type=int, default=1, help="local processes")
+    p.add_argument("--target", type=float, default=TARGET,
+                   help=f"test accuracy that ends the training time (default {TARGET})")
     args = p.parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)
@@ -74,7 +76,7 @@ def main(argv=None):
                      measure=("loss", "accuracy"))
     sweep = SweepConfig(base=base, lrs=tuple(params["lrs"]),
                         seeds=tuple(range(SEED, SEED + params["seeds"])),
-                        copies=params["copies"], eps=EPS, target=TARGET)
+                        copies=params["copies"], eps=EPS, target=args.target)
     out = Path(args.out)
     s = run_sweep(sweep, out / "sweep", workers=args.workers, progress=print)
     per_lr = s["per_lr"]
@@ -109,14 +111,15 @@ def main(argv=None):
         Claim("too large a learning rate makes training fail",
               "J25 Fig. 2 (largest lrs do not learn)",
               f"largest lr {largest['lr']:g}: reached target {largest['reached']}/{largest['seeds']}, "
-              f"diverged {largest['diverged']}; lrs reaching {TARGET}: {reached}",
+              f"diverged {largest['diverged']}; lrs reaching {args.target:g}: {reached}",
               bool(largest_failed and any(lr < largest["lr"] for lr in reached)),
-              f"the largest lr misses test accuracy {TARGET} (or diverges) while a smaller lr reaches it"),
+              f"the largest lr misses test accuracy {args.target:g} (or diverges) while a smaller "
+              "lr reaches it"),
     ]
     size = (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
             f"{params['hidden']} {ACTIVATION}, N(0, {INIT_STD:g}) weights, full-batch GD, "
             f"{params['epochs']} epochs, lrs {lrs}, {params['seeds']} initialisation(s) x "
-            f"{params['copies']} copies, target {TARGET}")
+            f"{params['copies']} copies, target {args.target:g}")
     write_report(out, NAME, claims, {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
                  size, extra={"sweep_summary": {k: v for k, v in s.items() if k != "config"}},
                  started=started, argv=argv)
