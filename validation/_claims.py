@@ -20,8 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from refchaos.io import json_safe
-from refchaos.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from refchaos.io import atomic_write_csv, atomic_write_json, atomic_write_text, json_safe
 
 TABLE_COLUMNS = ("claim", "paper", "measured", "holds", "criterion")
 

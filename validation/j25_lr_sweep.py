@@ -64,7 +64,7 @@ def main(argv=None):
                    help=f"test accuracy that ends the training time (default {TARGET})")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    params = dict(QUICK if args.quick else FULL)
+    params = dict(QUICK if args.quick else FULL, target=args.target)
     if args.lrs is not None:
         params["lrs"] = tuple(float(v) for v in args.lrs.split(","))
     for key in ("seeds", "copies", "epochs", "subset"):

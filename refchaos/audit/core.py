@@ -2,7 +2,6 @@
 and :func:`run_audit`. The tolerance argument is in the package docstring (:mod:`refchaos.audit`).
 """
 
-
 from __future__ import annotations
 
 import math
@@ -29,7 +28,6 @@ FIRST_ORDER_SLOPE_TOL = 0.05  # Eq. (6) error order: |log2(r(eps)/r(eps/2)) - 1|
 MC_SIGMAS = 4.0  # Monte Carlo tolerance in standard errors (two-sided false alarm 6e-5).
 PAPER_A8 = 6.38  # The expected initial distance printed in H22 App. A.8.
 PAPER_A8_DIGITS = 0.005  # Half a unit of the last printed digit of 6.38.
-ZERO_RANK_BOUND_NOTE = "rank(H) <= B (C - 1) + 2 (C H + C) for a one-hidden-layer ReLU MLP"
 
 
 class AuditRow(NamedTuple):

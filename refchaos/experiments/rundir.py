@@ -254,7 +254,7 @@ def _format_cell(column, value):
 def write_summary(out, summary, figures=True):
     """Write ``out/summary.json`` (written last: it marks a result directory complete) and,
     with ``figures``, draw the directory's figures from its files (:func:`refchaos.plots.redraw`)."""
-    atomic_write_json(Path(out) / "summary.json", json_safe(summary))
+    atomic_write_json(Path(out) / SUMMARY_FILE, json_safe(summary))
     if figures:
         from ..plots import redraw
 
