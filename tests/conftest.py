@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from threadpoolctl import threadpool_limits
 
 # One BLAS thread per test process: pytest -n 2 on 2 cores already uses both, and nested
@@ -15,6 +16,14 @@ from threadpoolctl import threadpool_limits
 threadpool_limits(1)
 
 from refchaos.backend import BackendUnavailableError, get_namespace
+
+# Hypothesis: under CI (CI=true) every property test draws the same examples from a fixed
+# derandomised seed and ignores the example database, so CI's verdict depends on the code
+# alone; locally each run explores new random examples and the database replays failures.
+# HYPOTHESIS_PROFILE=ci reproduces CI's examples on a developer's machine.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
 
 SHARED_DATA = Path(os.environ.get("REFCHAOS_SHARED_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))

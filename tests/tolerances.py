@@ -37,3 +37,24 @@ def assert_normwise_close(actual, desired, rtol, what=""):
     scale = max(np.linalg.norm(d), np.finfo(np.float64).tiny)
     assert err <= rtol * scale, f"{what}: normwise error {err / scale:.3e} > rtol {rtol:.3e}"
     return err / scale
+
+
+def softmax_condition(model, theta, x):
+    """kappa = max_b 1 / (1 - max_c p_bc) for cross-entropy, 1 for mse.
+
+    Cross-entropy's value and every derivative pass through p = softmax(z): the loss of a
+    sample is -ln p_y, its gradient in z is p - onehot(y), its Hessian diag(p) - p p^T. When a
+    prediction is confident, p_y = 1 - delta is formed with absolute error ~u, so the small
+    quantities delta (the loss -ln p_y ~ delta), p_y - 1 (the gradient) and p_c (1 - p_c) (the
+    Hessian) carry a relative error ~u / delta: a condition number 1 / (1 - p_y) <= kappa of
+    the problem itself, not of one implementation. Two implementations agree to the same
+    factor only by luck (equal rounding in exp); one ulp of difference in exp gives u / delta.
+    Measured (tests/nn/test_softmax_conditioning.py): refchaos's gradient against a 50-digit
+    mpmath reference is off by up to ~u / delta, within ``rtol_for(n) * kappa``.
+    """
+    if model.loss_fn.name != "cross_entropy":
+        return 1.0
+    z = model.forward(theta, x)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return float(np.max(1.0 / np.maximum(1.0 - p.max(axis=1), np.finfo(np.float64).eps)))

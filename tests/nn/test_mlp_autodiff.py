@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import refchaos as rc
 from tests.autodiff import jax_derivatives
-from tests.tolerances import assert_normwise_close, rtol_for
+from tests.tolerances import assert_normwise_close, rtol_for, softmax_condition
 
 ACTS = ["relu", "tanh", "sigmoid", "softplus", "identity"]
 SCHEMES = ["pytorch", "normal", "xavier", "he"]
@@ -33,22 +33,6 @@ def mlp_cases(draw):
     return sizes, act, loss, scheme, B, K, seed
 
 
-def softmax_condition(model, theta, x):
-    """kappa = max_b 1 / (1 - max_c p_bc) for cross-entropy, 1 for mse.
-
-    The loss Hessian in z is diag(p) - p p^T, whose entries p_c (1 - p_c) lose accuracy as a
-    prediction becomes confident: 1 - p_c is formed from p_c with absolute error u, a relative
-    error u / (1 - p_c). Both refchaos and the autodiff twin form it, so the comparison's
-    rounding bound carries this factor (measured: JAX itself is off by 2.7e-13 from an 80-bit
-    reference on a sample with 1 - p_max = 2e-4)."""
-    if model.loss_fn.name != "cross_entropy":
-        return 1.0
-    z = model.forward(theta, x)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    return float(np.max(1.0 / np.maximum(1.0 - p.max(axis=1), np.finfo(np.float64).eps)))
-
-
 def accumulation_length(sizes, B):
     """Longest accumulation of a derivative: the sum of the inner sizes met along the chain
     forward, backward and through the R-passes (each layer contracts over its width, the
@@ -67,17 +51,18 @@ def test_mlp_derivatives_equal_jax(case):
     y = rng.integers(0, sizes[-1], size=B)
     V = rng.normal(size=(model.num_params, K))
     value, g, H, HV = jax_derivatives(model, theta, x, y, V, jit=True)
-    rtol = rtol_for(accumulation_length(sizes, B))
-    rtol2 = rtol * softmax_condition(model, theta, x)  # second order: see softmax_condition
+    # Every derivative of the loss, from the value on, passes through p = softmax(z) and
+    # carries its conditioning: see tolerances.softmax_condition.
+    rtol = rtol_for(accumulation_length(sizes, B)) * softmax_condition(model, theta, x)
 
     assert_normwise_close(model.loss(theta, x, y), value, rtol, "loss")
     assert_normwise_close(model.grad(theta, x, y), g, rtol, "grad")
-    assert_normwise_close(model.hvp(theta, x, y, V), HV, rtol2, "block hvp")
-    assert_normwise_close(model.hvp(theta, x, y, V[:, 0]), HV[:, 0], rtol2, "hvp")
+    assert_normwise_close(model.hvp(theta, x, y, V), HV, rtol, "block hvp")
+    assert_normwise_close(model.hvp(theta, x, y, V[:, 0]), HV[:, 0], rtol, "hvp")
     Hr = model.hessian(theta, x, y)
     assert Hr.shape == (model.num_params,) * 2 and Hr.dtype == np.float64
-    assert_normwise_close(Hr, H, rtol2, "hessian")
-    assert_normwise_close(Hr.T, Hr, rtol2, "hessian symmetry")
+    assert_normwise_close(Hr, H, rtol, "hessian")
+    assert_normwise_close(Hr.T, Hr, rtol, "hessian symmetry")
 
 
 @settings(max_examples=40, deadline=None)
