@@ -34,13 +34,14 @@ def info(backend):
 def _register():
     from refchaos_cli.audit import audit
     from refchaos_cli.data import data
+    from refchaos_cli.ls import ls
     from refchaos_cli.perturb import perturb
     from refchaos_cli.plot import plot
     from refchaos_cli.prune import prune
     from refchaos_cli.run import run
     from refchaos_cli.sweep import sweep
 
-    for command in (run, sweep, prune, perturb, plot, data, audit):
+    for command in (run, sweep, prune, perturb, plot, ls, data, audit):
         main.add_command(command)
 
 

@@ -13,7 +13,10 @@ import click
 from refchaos.experiments.config import ConfigError
 from refchaos.experiments.perturb import (DEFAULT_EPS, STRATEGIES, PerturbError, check,
                                           default_config, run_perturb)
+from refchaos.experiments.config import RunConfig
+from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.setup import prepare
+from refchaos_cli.common import DirectoryError, interrupted, show_warnings, stored_config
 from refchaos_cli.sweep import CONTEXT, _float_list, checked, model_data_options, progress_line, usage_error
 
 D = default_config()
@@ -30,24 +33,38 @@ D = default_config()
 @click.option("--seed", default=D.seed, type=int, help="Seed of theta(0), the batches and the random directions.")
 @model_data_options(D)
 @click.option("--out", default="perturb", type=click.Path(file_okay=False), help="Output directory.")
-def perturb(eps, strategies, k, lr, steps, seed, out, **model_data):
+@click.option("--resume", is_flag=True, show_default="off",
+              help="Finish the analysis in --out with its stored configuration (it keeps no "
+                   "partial state, so it is rerun there; the result is the same).")
+@click.pass_context
+def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, **model_data):
     """Train model A with SGD, take the Lyapunov eigenvectors of its tangent matrix, perturb
     copies B at initialisation along them (top, bottom, chaotic, nonchaotic, random) and track
     ||theta_A - theta_B||; write perturb.csv, fits.json (Eq. 15), exponents.npz, summary.json
     and figures/perturb.png to --out.
     """
+    show_warnings()
     eps = _float_list(eps, "--eps")
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
     config = replace(D, lr=lr, steps=steps, seed=seed, **model_data)
+    if resume:
+        stored = stored_config(ctx, "perturb", out)
+        config, eps = RunConfig.from_dict(stored["run"]), tuple(stored["eps"])
+        names, k = tuple(stored["strategies"]), stored["k"]
     try:
         check(config, eps, names, k)
     except ConfigError as err:
         raise usage_error(err) from None
     checked(config, prepare)
     try:
-        summary = run_perturb(config, out, eps=eps, strategies=names, k=k, progress=progress_line)
+        summary = run_perturb(config, out, eps=eps, strategies=names, k=k, progress=progress_line,
+                              resume=resume, bar=True)
     except PerturbError as err:
         raise click.ClickException(str(err)) from None
+    except ResultDirectoryError as err:
+        raise DirectoryError(str(err)) from None
+    except KeyboardInterrupt:
+        interrupted("perturb", out)
     except ConfigError as err:
         raise usage_error(err) from None
     click.echo(f"lambda_1 = {summary['lambda_1']:.4g} per step; final distances: "

@@ -1,15 +1,16 @@
 """``refchaos plot DIR...``: redraw the figures of result directories from their files.
 
-No mathematics here: :func:`refchaos.plots.redraw` dispatches on each directory's
-summary.json ``kind`` (run, sweep, prune, perturb). Exit status 1 if any directory failed.
+No mathematics here: :meth:`refchaos.experiments.resultdir.ResultDirectory.redraw` draws
+through :func:`refchaos.plots.redraw`, which dispatches on the directory's kind (run, sweep,
+prune, perturb). Exit status 1 if any directory failed.
 """
 
 from __future__ import annotations
 
 import click
 
-from refchaos.experiments.rundir import RunDirectoryError
-from refchaos.plots import PlotError, redraw
+from refchaos.experiments.resultdir import ResultDirectoryError, open_result
+from refchaos.plots import PlotError
 
 
 @click.command("plot", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -20,8 +21,8 @@ def plot(directories):
     failed = []
     for d in directories:
         try:
-            paths = redraw(d)
-        except (PlotError, RunDirectoryError, OSError, ValueError, KeyError) as err:
+            paths = open_result(d).redraw()
+        except (PlotError, ResultDirectoryError, OSError, ValueError, KeyError) as err:
             click.echo(f"{d}: {err}", err=True)
             failed.append(d)
             continue

@@ -11,8 +11,11 @@ from dataclasses import replace
 import click
 
 from refchaos.experiments.config import ConfigError
+from refchaos.experiments.config import RunConfig
 from refchaos.experiments.prune import VARIANTS, check, default_config, run_prune
+from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.setup import prepare
+from refchaos_cli.common import DirectoryError, interrupted, show_warnings, stored_config
 from refchaos_cli.sweep import CONTEXT, checked, model_data_options, progress_line, usage_error
 
 D = default_config()
@@ -33,24 +36,38 @@ D = default_config()
               help="Take SGD's Hessian spectrum every step for its eigenvalue counts (same steps).")
 @model_data_options(D)
 @click.option("--out", default="prune", type=click.Path(file_okay=False), help="Output directory.")
-def prune(variants, prune_k, prune_select, prune_start, lr, steps, every, seed, sgd_counts, out,
-          **model_data):
+@click.option("--resume", is_flag=True, show_default="off",
+              help="Continue the pruning run in --out with its stored configuration (finished "
+                   "variants are kept).")
+@click.pass_context
+def prune(ctx, variants, prune_k, prune_select, prune_start, lr, steps, every, seed, sgd_counts,
+          out, resume, **model_data):
     """Train SGD and CGD variants from the same theta(0) on the same batches; write prune.csv
     (loss, accuracy, pruned directions and eigenvalue counts per step), summary.json and
     figures/ (prune.png, counts.png) to --out.
     """
+    show_warnings()
     names = tuple(v.strip() for v in variants.split(",") if v.strip())
     config = replace(D, prune_k=prune_k, prune_select=prune_select, prune_start=prune_start,
                      lr=lr, steps=steps, every=every, seed=seed, **model_data)
+    if resume:
+        stored = stored_config(ctx, "prune", out)
+        config = RunConfig.from_dict(stored["run"])
+        names, sgd_counts = tuple(stored["variants"]), stored["sgd_counts"]
     try:
         check(config, names)
     except ConfigError as err:
         raise usage_error(err) from None
     checked(config, prepare)
     try:
-        summary = run_prune(config, out, names, sgd_counts=sgd_counts, progress=progress_line)
+        summary = run_prune(config, out, names, sgd_counts=sgd_counts, progress=progress_line,
+                            resume=resume, bar=True)
     except ConfigError as err:
         raise click.ClickException(str(err)) from None
+    except ResultDirectoryError as err:
+        raise DirectoryError(str(err)) from None
+    except KeyboardInterrupt:
+        interrupted("prune", out)
     for name, f in summary["final"].items():
         click.echo(f"{name:9s} test acc {f['test_accuracy']:.3f}, train loss {f['train_loss']:.4g}, "
                    f"mean pruned {f['mean_n_pruned']:.1f}{' (diverged)' if f['diverged'] else ''}",

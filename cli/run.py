@@ -4,7 +4,8 @@ No mathematics here: options become a :class:`refchaos.experiments.RunConfig`, c
 any work starts, and :func:`refchaos.experiments.run.run` does the rest.
 
 Exit status: 0 completed, 3 diverged (EXIT_DIVERGED), 130 interrupted by Ctrl-C (resumable with
-``--resume``), 2 a bad option (click usage error, nothing written), 1 any other error.
+``--resume``), 2 a bad option or an unusable ``--out`` (named, nothing half-written), 1 any
+other error.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from refchaos.experiments.rundir import RunDirectory, RunDirectoryError
 from refchaos.experiments.run import DEFAULT_CHECKPOINT_EVERY
 from refchaos.experiments.setup import prepare
 from refchaos.experiments.run import run as run_experiment
+from refchaos_cli.common import EXIT_INTERRUPTED, DirectoryError, show_warnings
 
 EXIT_COMPLETED = 0
 EXIT_DIVERGED = 3  # The run stopped because loss or parameters diverged (recorded, valid directory).
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention; the directory is resumable.
 
 D = RunConfig()  # defaults shown in --help come from the configuration itself
 _OPTION_NAME = re.compile(r"(--[a-z][a-z0-9-]*)")
@@ -98,12 +99,13 @@ def _usage(err):
 @click.pass_context
 def run(ctx, out, resume, checkpoint_every, quiet, **options):
     """Train one model, measuring loss, accuracy, Hessian spectrum, sharpness and Lyapunov
-    exponents; write config.json, metrics.csv, arrays.npz, summary.json, figures/ and
+    exponents; write config.json, metrics.csv, chunks/, summary.json, figures/ and
     checkpoints to --out.
 
     Exit status: 0 completed, 3 diverged, 130 interrupted (resume with --resume --out DIR),
-    2 bad option (nothing written), 1 other error.
+    2 bad option or unusable --out (nothing half-written), 1 other error.
     """
+    show_warnings()
     options["measure"] = _measures(options["measure"])
     given = {k for k in FIELDS if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
     if resume:
@@ -113,9 +115,6 @@ def run(ctx, out, resume, checkpoint_every, quiet, **options):
     else:
         config = RunConfig(**options)
         out = Path(out) if out is not None else _default_out(config)
-        if RunDirectory(out).exists():
-            raise click.BadParameter(f"{out} already holds a run; continue it with --resume or "
-                                     "choose another --out", param_hint="'--out'")
     try:
         config.validate()
         get_namespace(config.backend)
@@ -129,8 +128,10 @@ def run(ctx, out, resume, checkpoint_every, quiet, **options):
     try:
         summary = run_experiment(None if resume else config, out, resume=resume,
                                  progress=not quiet, checkpoint_every=checkpoint_every, setup=setup)
+    except ConfigError as err:
+        raise _usage(err) from None
     except RunDirectoryError as err:
-        raise click.ClickException(str(err)) from None
+        raise DirectoryError(str(err)) from None
     if not quiet:
         _report(summary, out)
     ctx.exit({"completed": EXIT_COMPLETED, "diverged": EXIT_DIVERGED,
@@ -167,7 +168,7 @@ def _report(summary, out):
         line += f"\n  running max exponent {summary['maxexp']:+.5f} per step"
     if summary.get("divergence"):
         d = summary["divergence"]
-        line += f"\n  diverged at step {d['step']}: {d['reason']}"
+        line += f"\n  diverged at step {d['step']} ({d['reason']}): {d['message']}"
     if status == "interrupted":
         line += f"\n  continue with: refchaos run --resume --out {out}"
     click.echo(line, err=True)

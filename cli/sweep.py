@@ -16,7 +16,9 @@ import click
 from refchaos.backend import BackendUnavailableError
 from refchaos.data import DataError
 from refchaos.experiments.config import ConfigError
-from refchaos.experiments.sweep import SweepConfig, SweepError, prepare, run_sweep
+from refchaos.experiments.resultdir import ResultDirectoryError
+from refchaos.experiments.sweep import SweepConfig, SweepError, prepare, run_sweep, stored_sweep
+from refchaos_cli.common import DirectoryError, given_options, interrupted, show_warnings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 _OPTION_NAME = re.compile(r"(--[a-z][a-z0-9-]*)")
@@ -123,12 +125,11 @@ def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, dask, out, resu
     to --target test accuracy). Writes points/*.json, sweep.csv, summary.json and figures/
     to --out. Interrupted sweeps resume, skipping finished points.
     """
+    show_warnings()
     if workers < 1:
         raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="'--workers'")
     if resume:
-        given = [p.name for p in ctx.command.params
-                 if p.name not in ("workers", "dask", "out", "resume")
-                 and ctx.get_parameter_source(p.name) != click.core.ParameterSource.DEFAULT]
+        given = given_options(ctx, ("workers", "dask", "out", "resume"))
         if given:
             raise click.UsageError("--resume takes the configuration stored in --out; leave out "
                                    + ", ".join("--" + g.replace("_", "-") for g in given))
@@ -140,9 +141,13 @@ def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, dask, out, resu
     checked(config, _check)
     try:
         summary = run_sweep(config, out, workers=workers, dask=dask, resume=True if resume else None,
-                            progress=progress_line)
+                            progress=progress_line, bar=True)
     except SweepError as err:
         raise click.ClickException(str(err)) from None
+    except ResultDirectoryError as err:
+        raise DirectoryError(str(err)) from None
+    except KeyboardInterrupt:
+        interrupted("sweep", out)
     onset, best = summary["onset_lr_copies"], summary["best_lr"]
     click.echo(f"exponent (copies) positive from lr {onset if onset is not None else 'nowhere in the grid'}; "
                f"training time minimal at lr {best if best is not None else 'none (target never reached by all seeds)'}"
@@ -155,17 +160,10 @@ def _check(config):
 
 
 def _stored(out):
-    from pathlib import Path
-
-    from refchaos.experiments.sweep import read_json
-
-    path = Path(out) / "config.json"
-    if not path.is_file():
-        raise click.BadParameter(f"nothing to resume: {path} does not exist", param_hint="'--out'")
-    doc = read_json(path)
-    if doc.get("kind") != "sweep":
-        raise click.BadParameter(f"{out} is not a sweep directory", param_hint="'--out'")
-    return SweepConfig.from_dict(doc["sweep"])
+    try:
+        return stored_sweep(out)
+    except ResultDirectoryError as err:
+        raise click.BadParameter(f"nothing to resume: {err}", param_hint="'--out'") from None
 
 
 if __name__ == "__main__":

@@ -163,3 +163,9 @@ def atomic_write_csv(path, rows, header=None):
         writer.writerow(header)
     writer.writerows(rows)
     atomic_write_text(path, buf.getvalue())
+
+
+def read_json(path):
+    """A JSON file as Python objects (UTF-8)."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

@@ -122,6 +122,12 @@ class RunConfig:
             raise ConfigError(f"--prune-start must be >= 0, got {self.prune_start}")
         if self.subset is not None and self.subset < 1:
             raise ConfigError(f"--subset must be >= 1, got {self.subset}")
+        if self.seed < 0:
+            raise ConfigError(f"--seed must be an integer >= 0, got {self.seed}")
+        if not (math.isfinite(self.init_std) and self.init_std > 0):
+            raise ConfigError(f"--init-std must be a finite number > 0, got {self.init_std}")
+        if self.ftle_k < 1:
+            raise ConfigError(f"--ftle-k must be >= 1, got {self.ftle_k}")
         return self
 
 
@@ -198,7 +204,14 @@ def load_run_data(config, xp):
     flatten, resize = model_input_layout(config)
     kwargs = dict(data_dir=config.data_dir, backend=xp, resize=resize,
                   scaling=DATASET_SCALING[config.dataset], flatten=flatten, seed=config.seed)
-    x_tr, y_tr = load(config.dataset, "train", subset=config.subset, **kwargs)
+    try:
+        x_tr, y_tr = load(config.dataset, "train", subset=config.subset, **kwargs)
+    except ValueError as err:
+        if not str(err).startswith("subset size must be in 1.."):
+            raise
+        n = str(err).split("..")[1].split(",")[0]
+        raise ConfigError(f"--subset {config.subset} is larger than the training set ({n} "
+                          f"examples of {config.dataset})") from None
     x_te, y_te = load(config.dataset, "test", **kwargs)
     if config.batch_size > x_tr.shape[0]:
         raise ConfigError(

@@ -25,17 +25,19 @@ eps -> ``eps``; alpha, beta -> ``alpha``, ``beta``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 
 from .. import io
-from ..backend import namespace_of, to_host
+from ..backend import namespace_of, to_float, to_host
 from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, distance_curves,
                         fit_distance, lyapunov_matrix, perturbation_directions, tangent_matrix)
 from .config import ConfigError, RunConfig
+from .divergence import DEFAULT_POLICY
+from .progress import Progress, counting
+from .resultdir import ResultDirectory
 from .setup import prepare
-from .rundir import write_summary
 
 DEFAULT_EPS = (0.1,)  # H22's perturbation size in Fig. 3.
 MAX_MATRIX_BYTES = 2 * 1024**3  # Largest tangent matrix Y (N x N) we agree to hold.
@@ -67,8 +69,9 @@ def check(config, eps, strategies, k=None):
         raise ConfigError(f"--k must be >= 1, got {k}")
 
 
-def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES):
-    """(exponents (k,), W (N, k)) of model A after ``steps`` SGD steps, Eq. (3)."""
+def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick=None):
+    """(exponents (k,), W (N, k)) of model A after ``steps`` SGD steps, Eq. (3); ``tick()``
+    after every step. Model A's divergence (:mod:`.divergence`) is a PerturbError."""
     N = setup.model.num_params
     if k is not None and k > N:
         raise ConfigError(f"--k {k} exceeds the number of parameters N = {N}")
@@ -77,7 +80,13 @@ def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES):
         raise PerturbError(
             f"the tangent matrix of N = {N} parameters needs {need / 1024**3:.1f} GiB (limit "
             f"{max_matrix_bytes / 1024**3:.1f} GiB); use a smaller --model")
-    run = tangent_matrix(setup.opt, setup.model, setup.theta0, setup.batch, steps)
+    run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick), steps)
+    x, y = setup.batch(steps - 1)
+    diverged = DEFAULT_POLICY.check(steps - 1, to_float(setup.model.loss(run.theta, x, y)),
+                                    run.theta)
+    if diverged is not None:
+        raise PerturbError(f"model A diverged within {steps} steps ({diverged.message}); "
+                           "use a smaller --lr or fewer --steps")
     try:
         return lyapunov_matrix(run.Y, steps, k)
     except UnrepresentableError as err:
@@ -104,21 +113,41 @@ def directions(exponents, W, eps, strategies, seed):
 
 
 def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
-                max_matrix_bytes=MAX_MATRIX_BYTES, progress=None, figures=True):
+                max_matrix_bytes=MAX_MATRIX_BYTES, progress=None, figures=True, resume=False,
+                bar=False):
     """Run the perturbation analysis into directory ``out``; return the summary dict.
 
     Writes ``perturb.csv`` (:data:`CSV_COLUMNS`, one row per strategy, eps and step),
-    ``fits.json`` (Eq. (15) per curve), ``exponents.npz``, ``summary.json`` (kind "perturb")
-    and ``figures/``.
+    ``fits.json`` (Eq. (15) per curve), ``exponents.npz``, ``figures/`` and ``summary.json``
+    (kind "perturb"). The analysis keeps no partial state: ``resume=True`` reruns an
+    unfinished one in its directory (deterministic, so the result is the same). ``bar`` shows
+    a progress line advancing every step (model A, then A and every copy B).
     """
     eps, strategies = tuple(float(e) for e in eps), tuple(strategies)
     check(config, eps, strategies, k)
     setup = prepare(config)
-    say = progress or (lambda line: None)
+    rd = ResultDirectory(out, "perturb")
+    claim = {"run": config.to_dict(), "eps": list(eps), "strategies": list(strategies), "k": k,
+             "max_matrix_bytes": int(max_matrix_bytes)}
+    rd.claim(claim, resume=resume)
+    try:
+        rd.write_summary({"status": "running", "config": config.to_dict()})
+        T = setup.steps
+        n_curves = len(eps) * len(strategies)
+        with Progress(T + T * (1 + n_curves), label="perturb", enabled=bar) as meter:
+            say = (lambda line: meter.write(line, progress)) if progress else (lambda line: None)
+            summary = _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say,
+                               meter.tick)
+        return rd.finish(summary, figures)
+    finally:
+        rd.release()
+
+
+def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick):
     start = time.perf_counter()
     T = setup.steps
     say(f"model A: {T} SGD steps with the {setup.model.num_params}^2 tangent matrix")
-    exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes)
+    exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes, tick)
     lam = np.asarray(to_host(exponents), dtype=np.float64)
     say(f"model A: lambda_1 = {lam[0]:.4g}, lambda_min = {lam[-1]:.4g}, "
         f"{int(np.sum(lam > 0))} positive of {lam.size}")
@@ -127,8 +156,9 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
         for s, d in directions(exponents, W, e, strategies, config.seed).items():
             perts[(s, e)] = d
     say(f"copies B: {len(perts)} perturbed runs of {T} steps")
+    step = setup.step_fn()
     with np.errstate(all="ignore"):
-        curves = distance_curves(setup.step_fn(), setup.theta0, perts, T)
+        curves = distance_curves(counting(step, tick), setup.theta0, perts, T)
     t = np.arange(T + 1, dtype=np.float64)
     rows, fits = [], []
     for (s, e), d in curves.items():
@@ -142,19 +172,17 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
         fits.append({"strategy": s, "eps": e, "fit_steps": n,
                      **({"alpha": fit.alpha, "beta": fit.beta, "d0": fit.d0,
                          "residual": fit.residual} if fit else {})})
-    io_dir = Path(out)
-    io_dir.mkdir(parents=True, exist_ok=True)
-    io.atomic_write_csv(io_dir / "perturb.csv", rows, header=CSV_COLUMNS)
-    io.atomic_write_json(io_dir / "fits.json", io.json_safe(fits))
-    io.atomic_write_npz(io_dir / "exponents.npz", exponents=lam)
-    summary = {"kind": "perturb", "config": config.to_dict(), "steps": T,
-               "num_params": setup.model.num_params, "k": k, "eps": list(eps),
-               "strategies": list(strategies), "lambda_1": float(lam[0]),
-               "lambda_min_resolved": float(lam[-1]), "n_positive": int(np.sum(lam > 0)),
-               "final_distance": {f"{s}@{e:g}": float(d[-1]) for (s, e), d in curves.items()},
-               "wall_s": time.perf_counter() - start}
-    write_summary(io_dir, summary, figures)
-    return summary
+    io.atomic_write_csv(rd.path / "perturb.csv", rows, header=CSV_COLUMNS)
+    io.atomic_write_json(rd.path / "fits.json", io.json_safe(fits))
+    io.atomic_write_npz(rd.path / "exponents.npz", exponents=lam)
+    return {"status": "completed", "config": config.to_dict(), "steps": T,
+            "num_params": setup.model.num_params, "k": k, "eps": list(eps),
+            "strategies": list(strategies), "lambda_1": float(lam[0]),
+            "lambda_min_resolved": float(lam[-1]), "n_positive": int(np.sum(lam > 0)),
+            "final_distance": {f"{s}@{e:g}": float(d[-1]) for (s, e), d in curves.items()},
+            "diverged_copies": [f"{s}@{e:g}" for (s, e), d in curves.items()
+                                if not np.all(np.isfinite(d))],
+            "wall_s": time.perf_counter() - start}
 
 
 def read_table(path):

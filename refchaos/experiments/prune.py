@@ -26,15 +26,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from .. import io
 from ..optim import CGD
 from .config import ConfigError, RunConfig, build_optimizer
+from .divergence import DEFAULT_POLICY
+from .progress import Progress
+from .resultdir import ResultDirectory
 from .setup import evaluate, prepare
-from .rundir import write_summary
 
 VARIANTS = ("sgd", "chaotic", "negative", "positive")
 COUNT_KINDS = ("negative", "positive", "zero", "chaotic")
@@ -72,11 +73,12 @@ def optimizer_of(config, variant, sgd_counts=True):
     return build_optimizer(replace(config, optimizer="cgd", prune=variant))
 
 
-def train_variant(setup, opt, variant, every, progress=None):
-    """Rows of the table for one variant (see the module docstring); stops at divergence."""
-    model, xp = setup.model, setup.xp
+def train_variant(setup, opt, variant, every, progress=None, tick=None):
+    """Rows of the table for one variant (see the module docstring) and its
+    :class:`~.divergence.Divergence` (or None); training stops at divergence."""
+    model = setup.model
     theta, state = setup.theta0, opt.init(setup.theta0)
-    steps, rows = setup.steps, []
+    steps, rows, divergence = setup.steps, [], None
     for t in range(steps + 1):
         row = dict.fromkeys(CSV_COLUMNS, math.nan)
         row.update(variant=variant, step=t)
@@ -91,50 +93,98 @@ def train_variant(setup, opt, variant, every, progress=None):
                        n_candidates=_nan(info.get("n_candidates")), grad_norm=info["grad_norm"],
                        projected_grad_norm=info.get("projected_grad_norm", info["grad_norm"]),
                        **{k: _nan(counts.get(k)) for k in COUNT_KINDS})
+            divergence = DEFAULT_POLICY.check(t, info["loss"], theta)
         rows.append(row)
-        if t < steps and not (math.isfinite(row["loss"]) and bool(xp.all(xp.isfinite(theta)))):
+        if tick is not None:
+            tick()
+        if divergence is not None:
             break  # diverged: the table ends here
         if progress is not None and t % every == 0 and t < steps:
             progress(f"{variant}: step {t}/{steps}, loss {row['loss']:.4g}, "
                      f"test acc {row['test_accuracy']:.3f}, pruned {row['n_pruned']}")
-    return rows
+    return rows, divergence
 
 
-def run_prune(config, out, variants=VARIANTS, sgd_counts=True, progress=None, figures=True):
+def variant_path(out, variant):
+    """variants/<variant>.csv: the rows of one finished variant (resume skips it)."""
+    return out / "variants" / f"{variant}.csv"
+
+
+def run_prune(config, out, variants=VARIANTS, sgd_counts=True, progress=None, figures=True,
+              resume=False, bar=False):
     """Train every variant from the same theta(0) on the same batches; write the directory.
 
-    Writes ``prune.csv`` (one row per variant and step, :data:`CSV_COLUMNS`), ``summary.json``
-    (kind "prune") and ``figures/``; returns the summary dict.
+    Writes ``variants/<variant>.csv`` as each variant finishes (a resumed run, ``resume=True``,
+    skips those), then ``prune.csv`` (one row per variant and step, :data:`CSV_COLUMNS`),
+    ``figures/`` and ``summary.json`` (kind "prune"); returns the summary dict. ``bar`` shows
+    a progress line advancing every step.
     """
     variants = check(config, variants)
     setup = prepare(replace(config, optimizer="sgd"))
-    out = Path(out)
-    _claim(out)
+    rd = ResultDirectory(out, "prune")
+    claim = {"run": config.to_dict(), "variants": list(variants), "sgd_counts": bool(sgd_counts)}
+    existed = rd.claim(claim, resume=resume)
+    try:
+        if not existed:
+            rd.write_summary({"status": "running", "config": config.to_dict(),
+                              "variants": list(variants)})
+        (rd.path / "variants").mkdir(exist_ok=True)
+        return _run_variants(rd, config, setup, variants, sgd_counts, progress, figures, bar)
+    finally:
+        rd.release()
+
+
+def _run_variants(rd, config, setup, variants, sgd_counts, progress, figures, bar):
     start = time.perf_counter()
-    rows, finals = [], {}
-    for variant in variants:
-        opt = optimizer_of(config, variant, sgd_counts)
-        with np.errstate(all="ignore"):
-            vrows = train_variant(setup, opt, variant, config.every, progress)
-        rows += vrows
-        last_eval = [r for r in vrows if not math.isnan(r["test_accuracy"])][-1]
-        pruned = np.array([r["n_pruned"] for r in vrows if r["step"] < setup.steps], dtype=float)
-        finals[variant] = {"steps_completed": vrows[-1]["step"],
-                           "diverged": vrows[-1]["step"] < setup.steps,
-                           "train_loss": last_eval["train_loss"],
-                           "train_accuracy": last_eval["train_accuracy"],
-                           "test_loss": last_eval["test_loss"],
-                           "test_accuracy": last_eval["test_accuracy"],
-                           "mean_n_pruned": float(np.nanmean(pruned)) if pruned.size else 0.0,
-                           "optimizer": repr(opt)}
-    io.atomic_write_csv(out / "prune.csv", [[r[c] for c in CSV_COLUMNS] for r in rows],
-                        header=CSV_COLUMNS)
-    summary = {"kind": "prune", "config": config.to_dict(), "variants": list(variants),
+    done = [v for v in variants if variant_path(rd.path, v).is_file()]
+    lines, finals = [], {}
+    with Progress(len(variants) * (setup.steps + 1), len(done) * (setup.steps + 1),
+                  label="prune", enabled=bar) as meter:
+        say = None if progress is None else (lambda line: meter.write(line, progress))
+        for i, variant in enumerate(variants):
+            opt = optimizer_of(config, variant, sgd_counts)
+            path = variant_path(rd.path, variant)
+            if not path.is_file():
+                with np.errstate(all="ignore"):
+                    vrows, divergence = train_variant(setup, opt, variant, config.every, say,
+                                                      meter.tick)
+                if divergence is not None:
+                    io.atomic_write_json(path.with_suffix(".divergence.json"), divergence.to_dict())
+                io.atomic_write_csv(path, [[r[c] for c in CSV_COLUMNS] for r in vrows],
+                                    header=CSV_COLUMNS)
+            vrows = [_parse(r) for r in io.read_csv_records(path)]
+            lines += path.read_text(encoding="utf-8").splitlines(keepends=True)[1:]
+            meter.finish_unit((i + 1) * (setup.steps + 1))
+            finals[variant] = _final(vrows, setup.steps, opt, _stored_divergence(rd, variant))
+    io.atomic_write_text(rd.path / "prune.csv", ",".join(CSV_COLUMNS) + "\n" + "".join(lines))
+    summary = {"status": "completed", "config": config.to_dict(), "variants": list(variants),
                "sgd_counts": bool(sgd_counts), "steps": setup.steps,
                "num_params": setup.model.num_params, "final": finals,
+               "divergences": {v: f["divergence"] for v, f in finals.items() if f["divergence"]},
                "wall_s": time.perf_counter() - start}
-    write_summary(out, summary, figures)
-    return summary
+    return rd.finish(summary, figures)
+
+
+def _final(vrows, steps, opt, divergence):
+    last_eval = [r for r in vrows if not math.isnan(r["test_accuracy"])][-1]
+    pruned = np.array([r["n_pruned"] for r in vrows if r["step"] < steps], dtype=float)
+    return {"steps_completed": vrows[-1]["step"], "diverged": divergence is not None,
+            "divergence": divergence, "train_loss": last_eval["train_loss"],
+            "train_accuracy": last_eval["train_accuracy"], "test_loss": last_eval["test_loss"],
+            "test_accuracy": last_eval["test_accuracy"],
+            "mean_n_pruned": float(np.nanmean(pruned)) if pruned.size else 0.0,
+            "optimizer": repr(opt)}
+
+
+def _stored_divergence(rd, variant):
+    path = variant_path(rd.path, variant).with_suffix(".divergence.json")
+    return io.read_json(path) if path.is_file() else None
+
+
+def _parse(record):
+    """A row of a variant file back as numbers (variant kept as text, step as int)."""
+    return {c: (record[c] if c == "variant" else int(record[c]) if c == "step"
+                else float(record[c])) for c in CSV_COLUMNS}
 
 
 def read_table(path):
@@ -146,18 +196,6 @@ def read_table(path):
         for c in cols:
             cols[c].append(float(r[c]))
     return {v: {c: np.array(a) for c, a in cols.items()} for v, cols in out.items()}
-
-
-def _claim(out):
-    """Create ``out``; refuse a directory that holds results of another kind."""
-    summary = out / "summary.json"
-    if summary.exists():
-        from .sweep import read_json
-
-        kind = read_json(summary).get("kind")
-        if kind != "prune":
-            raise ConfigError(f"--out {out} holds a {kind!r} result; choose another directory")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def _nan(v):

@@ -10,7 +10,7 @@ every ``config.every`` steps (and at the last step), the measured quantities, al
 z(t):
 
 =============  ====================================================================================
-measure        columns (and arrays.npz entries)
+measure        columns (and per-step arrays in ``chunks/``)
 =============  ====================================================================================
 loss           ``loss``, ``grad_norm`` (every step, always)
 accuracy       ``batch_acc`` (z(t)), ``train_acc`` (whole training set), ``test_acc``
@@ -35,9 +35,9 @@ weight decay the tangent map is the one of :mod:`refchaos.lyapunov.tangent` and 
 maxexp account for it. CGD runs compute the spectrum inside the step too; a measured step
 decomposes the Hessian a second time (simple, and the measured step is 1 in ``every``).
 
-Divergence is an outcome, not an error: a non-finite or exploding loss (> DIVERGENCE_LOSS) or
-parameters (||theta|| > DIVERGENCE_PARAM_NORM, or not finite) stop the run with status
-``diverged`` and the step and reason in summary.json. Ctrl-C is deferred to the end of the
+Divergence is an outcome, not an error: the shared rule of :mod:`.divergence` (non-finite,
+loss above a threshold, ||theta|| above a threshold) stops the run with status ``diverged``
+and the step, reason and message in summary.json. Ctrl-C is deferred to the end of the
 current step, which is then checkpointed (status ``interrupted``); ``resume=True`` continues
 from the last checkpoint and reproduces an uninterrupted run bit for bit.
 """
@@ -50,7 +50,6 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -58,12 +57,15 @@ from ..backend import asarray, backend_name, host_rng, namespace_of, to_float, t
 from ..lyapunov import QRAccumulator, local_analysis, tangent_dim, tangent_step
 from ..curvature import spectrum
 from ..curvature.lanczos import lanczos_spectrum
-from .setup import prepare
+from .config import ConfigError
+from .divergence import DEFAULT_POLICY, Divergence
+from .progress import Progress
+from .recorder import Recorder, RecordError
+from .resultdir import now as _now
 from .rundir import RunDirectory, RunDirectoryError
+from .setup import prepare
 
-DIVERGENCE_LOSS = 1e6  # A mean loss above this has left any trainable regime (CE at init ~ ln 10).
-DIVERGENCE_PARAM_NORM = 1e8  # ||theta|| this large: weights of order 1e8/sqrt(N), far past training.
-DEFAULT_CHECKPOINT_EVERY = 100  # Steps between checkpoints (and metrics.csv / arrays.npz rewrites).
+DEFAULT_CHECKPOINT_EVERY = 100  # Steps between checkpoints (and syncs of the records).
 MAXEXP_STREAM, FTLE_STREAM, LANCZOS_STREAM = 1, 2, 3  # host_rng([seed, stream, ...]) streams.
 
 
@@ -98,7 +100,7 @@ def top_eigenvalue(model, theta, x, y, seed):
 
 
 class _State:
-    """The committed state after ``step`` steps: all a checkpoint holds."""
+    """The committed state after ``step`` steps: all a checkpoint holds (O(state), no history)."""
 
     def __init__(self, setup, theta):
         c = setup.config
@@ -108,7 +110,6 @@ class _State:
         self.n = tangent_dim(setup.opt, setup.model)
         self.w = None  # maxexp tangent vector (n, 1)
         self.log_sum = 0.0  # sum of ln r(s) so far
-        self.log_growth = []
         self.acc = None  # ftle QR accumulator
         self.k = min(c.ftle_k, self.n)
         if "maxexp" in c.measure:
@@ -118,24 +119,15 @@ class _State:
         if "ftle" in c.measure:
             Q0 = host_rng([c.seed, FTLE_STREAM]).standard_normal((self.n, self.k))
             self.acc = QRAccumulator(asarray(Q0, setup.xp, theta.dtype))
-        self.rows = []  # one dict per step
-        self.spectrum_steps, self.eigenvalues, self.exponents = [], [], []
-        self.ftle_steps, self.ftle = [], []
+        self.last = {}  # the last value of every metric column recorded so far
+        self.ftle_last = None  # the last finite-time exponents
         self.wall_time = 0.0
         self.resumed_at = []
 
     # ----- checkpoint ----------------------------------------------------------------------------
-    def pack(self, columns, config):
-        values = np.full((len(self.rows), len(columns)), math.nan)
-        present = np.zeros(values.shape, dtype=bool)
-        for i, row in enumerate(self.rows):
-            for j, c in enumerate(columns):
-                if c in row:
-                    values[i, j], present[i, j] = row[c], True
-        arrays = dict(theta=to_host(self.theta), metric_values=values, metric_present=present,
-                      log_growth=np.asarray(self.log_growth, dtype=np.float64),
-                      log_sum=np.float64(self.log_sum), **self.spectra_arrays(),
-                      **self.ftle_arrays())
+    def pack(self, columns, config, records):
+        """(meta, arrays) of a checkpoint; ``records`` is :meth:`Recorder.sync`'s state."""
+        arrays = dict(theta=to_host(self.theta), log_sum=np.float64(self.log_sum))
         if self.opt_state.v is not None:
             arrays["opt_v"] = to_host(self.opt_state.v)
         if self.w is not None:
@@ -144,7 +136,8 @@ class _State:
             arrays["ftle_Q"], arrays["ftle_log_r"] = to_host(self.acc.Q), to_host(self.acc.log_r)
         meta = dict(step=self.step, opt_step=self.opt_state.step, columns=list(columns),
                     config=config.to_dict(), wall_time_s=self.wall_time,
-                    resumed_at=list(self.resumed_at),
+                    resumed_at=list(self.resumed_at), records=records, last=self.last,
+                    ftle_last=self.ftle_last,
                     ftle_acc=None if self.acc is None else
                     dict(step=self.acc.step, accumulated_steps=self.acc.accumulated_steps))
         return meta, arrays
@@ -160,7 +153,6 @@ class _State:
         self.theta = asarray(arrays["theta"], xp, dtype)
         v = asarray(arrays["opt_v"], xp, dtype) if "opt_v" in arrays else None
         self.opt_state = OptState(step=int(meta["opt_step"]), v=v)
-        self.log_growth = [float(a) for a in arrays["log_growth"]]
         self.log_sum = float(arrays["log_sum"])
         if self.w is not None:
             self.w = asarray(arrays["w"], xp, dtype)
@@ -169,32 +161,10 @@ class _State:
             self.acc.log_r = asarray(arrays["ftle_log_r"], xp, dtype)
             self.acc.step = int(meta["ftle_acc"]["step"])
             self.acc.accumulated_steps = int(meta["ftle_acc"]["accumulated_steps"])
-        columns = meta["columns"]
-        self.rows = [{c: (int(v) if c in ("step", "epoch") else float(v))
-                      for c, v, p in zip(columns, vrow, prow) if p}
-                     for vrow, prow in zip(arrays["metric_values"], arrays["metric_present"])]
-        lengths = arrays["spectrum_lengths"]
-        self.spectrum_steps = [int(s) for s in arrays["spectrum_steps"]]
-        self.eigenvalues = [arrays["eigenvalues"][i, :n].copy() for i, n in enumerate(lengths)]
-        self.exponents = [arrays["local_exponents"][i, :n].copy() for i, n in enumerate(lengths)]
-        self.ftle_steps = [int(s) for s in arrays["ftle_steps"]]
-        self.ftle = [row.copy() for row in arrays["ftle"]]
+        self.last = {k: (math.nan if v is None else v) for k, v in meta["last"].items()}
+        self.ftle_last = meta["ftle_last"]
         self.wall_time = float(meta["wall_time_s"])
         self.resumed_at = list(meta["resumed_at"])
-
-    def spectra_arrays(self):
-        lengths = np.asarray([a.shape[0] for a in self.eigenvalues], dtype=np.int64)
-        width = int(lengths.max()) if lengths.size else 0
-        eig = np.full((lengths.size, width), math.nan)
-        exp = np.full((lengths.size, width), math.nan)
-        for i, (lam, e) in enumerate(zip(self.eigenvalues, self.exponents)):
-            eig[i, :lam.shape[0]], exp[i, :e.shape[0]] = lam, e
-        return dict(spectrum_steps=np.asarray(self.spectrum_steps, dtype=np.int64),
-                    spectrum_lengths=lengths, eigenvalues=eig, local_exponents=exp)
-
-    def ftle_arrays(self):
-        ftle = np.asarray(self.ftle, dtype=np.float64).reshape(len(self.ftle), self.k)
-        return dict(ftle_steps=np.asarray(self.ftle_steps, dtype=np.int64), ftle=ftle)
 
 
 # ----- one step -------------------------------------------------------------------------------
@@ -202,21 +172,6 @@ def _accuracy(model, theta, x, y):
     xp = namespace_of(theta)
     pred = xp.argmax(model.forward(theta, x), axis=1)
     return to_float(xp.mean(xp.astype(pred == y, theta.dtype)))
-
-
-def _divergence(loss, theta):
-    """The reason the run has diverged at this step, or None."""
-    xp = namespace_of(theta)
-    if not math.isfinite(loss):
-        return f"loss is {loss}"
-    if loss > DIVERGENCE_LOSS:
-        return f"loss {loss:.4g} exceeds DIVERGENCE_LOSS = {DIVERGENCE_LOSS:g}"
-    norm = to_float(xp.sqrt(xp.sum(theta * theta)))
-    if not math.isfinite(norm):
-        return "parameters are not finite after the update"
-    if norm > DIVERGENCE_PARAM_NORM:
-        return f"||theta|| = {norm:.4g} exceeds DIVERGENCE_PARAM_NORM = {DIVERGENCE_PARAM_NORM:g}"
-    return None
 
 
 def _step(setup, st, t):
@@ -235,7 +190,8 @@ def _step(setup, st, t):
     row["loss"], row["grad_norm"] = loss, info["grad_norm"]
     if c.optimizer == "cgd":
         row["n_pruned"] = info["n_pruned"]
-    new = dict(row=row, theta=theta, opt_state=opt_state, divergence=_divergence(loss, theta))
+    new = dict(row=row, theta=theta, opt_state=opt_state,
+               divergence=DEFAULT_POLICY.check(t, loss, theta))
     if new["divergence"] is not None:
         return new
     measured = t % c.every == 0 or t == setup.total_steps - 1
@@ -247,7 +203,8 @@ def _step(setup, st, t):
         r = xp.sqrt(xp.sum(Jw * Jw))  # growth factor of this step, ||w|| = 1
         ln_r = to_float(xp.log(r))
         if not math.isfinite(ln_r):
-            new["divergence"] = f"the tangent vector collapsed or overflowed (ln r = {ln_r})"
+            new["divergence"] = Divergence(t, "non-finite", "the tangent vector collapsed or "
+                                                            f"overflowed (ln r = {ln_r})")
             return new
         new["w"], new["ln_r"] = Jw / r, ln_r
         new["log_sum"] = st.log_sum + ln_r
@@ -288,24 +245,26 @@ def _measure(setup, theta, t, x, y, row, new):
         row["test_acc"] = _accuracy(model, theta, setup.x_test, setup.y_test)
 
 
-def _commit(st, new):
-    """Make step ``new`` the committed state (assignments only: nothing here can fail)."""
-    st.rows.append(new["row"])
+def _commit(st, new, rec):
+    """Record step ``new`` (append-only) and make it the committed state."""
+    t = new["row"]["step"]
+    rec.append(new["row"])
+    st.last.update(new["row"])
     if new["divergence"] is not None:
         return
+    if "w" in new:
+        rec.record("log_growth", t, new["ln_r"])
+    if "spectrum" in new:
+        rec.record("eigenvalues", t, new["spectrum"][0])
+        rec.record("local_exponents", t, new["spectrum"][1])
+    if "ftle" in new:
+        rec.record("ftle", t, new["ftle"])
+        st.ftle_last = [float(v) for v in new["ftle"]]
     st.theta, st.opt_state = new["theta"], new["opt_state"]
     if "w" in new:
         st.w, st.log_sum = new["w"], new["log_sum"]
-        st.log_growth.append(new["ln_r"])
     if "acc" in new:
         st.acc = new["acc"]
-    if "spectrum" in new:
-        st.spectrum_steps.append(new["row"]["step"])
-        st.eigenvalues.append(new["spectrum"][0])
-        st.exponents.append(new["spectrum"][1])
-    if "ftle" in new:
-        st.ftle_steps.append(new["row"]["step"])
-        st.ftle.append(new["ftle"])
     st.step += 1
 
 
@@ -330,36 +289,6 @@ class _DeferredInterrupt:
         if self._old is not None or threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self._old if self._old is not None
                           else signal.default_int_handler)
-        return False
-
-
-class _Progress:
-    """A click progress bar on stderr showing step, loss and the running exponent (or nothing)."""
-
-    def __init__(self, enabled, total, done):
-        self.enabled, self.total, self.done = enabled, total, done
-        self.bar = None
-
-    def __enter__(self):
-        if self.enabled:
-            import click
-
-            self.bar = click.progressbar(length=self.total, label="training", file=sys.stderr,
-                                         show_pos=True, item_show_func=lambda s: s)
-            self.bar.__enter__()
-            self.bar.update(self.done)
-        return self
-
-    def update(self, row):
-        if self.bar is not None:
-            text = f"loss {row['loss']:.4g}"
-            if "maxexp" in row:
-                text += f"  lambda_1 {row['maxexp']:+.4f}"
-            self.bar.update(1, current_item=text)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
         return False
 
 
@@ -391,8 +320,14 @@ def config_document(setup):
     }
 
 
-def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def check_tangent_size(setup):
+    """Refuse ``--ftle-k`` above the tangent dimension n (N, or 2N with momentum): the QR
+    block has at most n columns, and metrics.csv would get columns that cannot be filled."""
+    c = setup.config
+    n = tangent_dim(setup.opt, setup.model)
+    if "ftle" in c.measure and c.ftle_k > n:
+        raise ConfigError(f"--ftle-k {c.ftle_k} exceeds the tangent dimension n = {n} of this "
+                          f"model and optimizer; give --ftle-k {n} or fewer")
 
 
 def run(config, out_dir, resume=False, progress=True, checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
@@ -405,14 +340,15 @@ def run(config, out_dir, resume=False, progress=True, checkpoint_every=DEFAULT_C
         The run; with ``resume=True`` it may be None (the stored one is used) and must otherwise
         equal the stored configuration.
     out_dir : str or Path
-        The run directory (created; a directory already holding a run is refused unless resuming).
+        The run directory (claimed, :meth:`ResultDirectory.claim`; a directory holding another
+        command's or configuration's results is refused, one holding this run needs ``resume``).
     resume : bool
-        Continue from the last checkpoint in ``out_dir``; the result equals an uninterrupted run
-        bit for bit. A completed or diverged run is not resumed (RunDirectoryError).
+        Continue from the last complete checkpoint in ``out_dir``; the result equals an
+        uninterrupted run bit for bit. A completed or diverged run is not resumed.
     progress : bool
-        Show a progress bar on stderr.
+        Show a progress line on stderr (every step, :class:`~.progress.Progress`).
     checkpoint_every : int
-        Write checkpoint.npz (and rewrite metrics.csv, arrays.npz) every this many steps.
+        Sync the records and write a checkpoint every this many steps.
     on_step : callable or None
         ``on_step(step, row)`` after each committed step (row: the metrics of that step). An
         exception it raises stops the run; KeyboardInterrupt is handled as Ctrl-C.
@@ -435,80 +371,93 @@ def run(config, out_dir, resume=False, progress=True, checkpoint_every=DEFAULT_C
         status = rd.read_summary().get("status")
         if status in ("completed", "diverged"):
             raise RunDirectoryError(f"the run in {rd.path} has {status}; there is nothing to resume")
-        meta, arrays = rd.read_checkpoint()
-        if meta.get("config") != config.to_dict():
-            raise RunDirectoryError(f"{rd.checkpoint_path} belongs to another configuration than "
-                                    f"{rd.config_path}")
     elif config is None:
         raise ValueError("a new run needs a RunConfig")
     setup = prepare(config) if setup is None else setup
+    check_tangent_size(setup)
     columns = metric_columns(config)
+    rd.claim(config.to_dict(), resume=resume, document=config_document(setup))
+    rec = Recorder(rd.path, columns)
+    try:
+        return _run_claimed(rd, rec, setup, columns, resume, progress, int(checkpoint_every),
+                            on_step)
+    except (OSError, RecordError) as err:
+        raise RunDirectoryError(
+            f"writing the run in {rd.path} failed ({getattr(err, 'strerror', None) or err}); "
+            f"continue from its last checkpoint with `refchaos run --resume --out {rd.path}`"
+        ) from None
+    finally:
+        rec.close()
+        rd.release()
+
+
+def _run_claimed(rd, rec, setup, columns, resume, progress, checkpoint_every, on_step):
     st = _State(setup, setup.theta0)
     if resume:
-        st.unpack(meta, arrays, setup)
+        meta, arrays = rd.read_checkpoint()
+        if meta.get("config") != setup.config.to_dict():
+            raise RunDirectoryError(f"{rd.checkpoint_path} belongs to another configuration "
+                                    f"than {rd.config_path}")
         if meta["columns"] != columns:
             raise RunDirectoryError(f"{rd.checkpoint_path} has other metric columns than this "
                                     "refchaos writes")
+        st.unpack(meta, arrays, setup)
+        rec.resume(meta["records"])
         st.resumed_at.append(st.step)
     else:
-        rd.create(config_document(setup))
-        _save(rd, st, setup, columns, summary=_summary(setup, st, "running", None, _now()))
+        rec.start()
+        _save(rd, st, rec, setup, columns)
     started = _now()
     clock = time.perf_counter()
     wall_before = st.wall_time
     status, divergence = "running", None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence is checked
-        with _DeferredInterrupt() as interrupt, _Progress(progress, setup.total_steps, st.step) as bar:
+        with _DeferredInterrupt() as interrupt, \
+                Progress(setup.total_steps, st.step, enabled=progress) as bar:
             try:
                 while st.step < setup.total_steps:
                     t = st.step
                     new = _step(setup, st, t)
-                    _commit(st, new)
-                    bar.update(new["row"])
+                    _commit(st, new, rec)
+                    bar.advance(1, _progress_text(new["row"]))
                     if new["divergence"] is not None:
-                        status, divergence = "diverged", {"step": t, "reason": new["divergence"]}
+                        status, divergence = "diverged", new["divergence"].to_dict()
                         break
                     if on_step is not None:
                         on_step(t, new["row"])
                     if interrupt.requested:
                         raise KeyboardInterrupt
-                    if st.step % int(checkpoint_every) == 0 and st.step < setup.total_steps:
+                    if st.step % checkpoint_every == 0 and st.step < setup.total_steps:
                         st.wall_time = wall_before + time.perf_counter() - clock
-                        _save(rd, st, setup, columns)
+                        _save(rd, st, rec, setup, columns)
                 else:
                     status = "completed"
             except KeyboardInterrupt:
                 status = "interrupted"
     st.wall_time = wall_before + time.perf_counter() - clock
     summary = _summary(setup, st, status, divergence, started)
-    _save(rd, st, setup, columns, summary=summary, checkpoint=status != "diverged")
-    from ..plots.run import redraw
-
-    summary["figures"] = [str(p.relative_to(rd.path)) for p in redraw(rd.path)]
-    rd.write_summary(summary)
-    return summary
+    _save(rd, st, rec, setup, columns, checkpoint=status != "diverged")
+    return rd.finish(summary)
 
 
-def _save(rd, st, setup, columns, summary=None, checkpoint=True):
-    """Checkpoint, then metrics.csv and arrays.npz from it, then the summary (each atomic)."""
-    meta, arrays = st.pack(columns, setup.config)
+def _progress_text(row):
+    text = f"loss {row['loss']:.4g}"
+    if "maxexp" in row:
+        text += f"  lambda_1 {row['maxexp']:+.4f}"
+    return text
+
+
+def _save(rd, st, rec, setup, columns, checkpoint=True):
+    """Sync the records, then the checkpoint that counts them, then a 'running' summary."""
+    records = rec.sync()
     if checkpoint:
-        rd.write_checkpoint(meta, arrays)
-    rd.write_metrics(columns, arrays["metric_values"], arrays["metric_present"])
-    out = {k: arrays[k] for k in ("spectrum_steps", "spectrum_lengths", "eigenvalues",
-                                  "local_exponents", "ftle_steps", "ftle", "log_growth")}
-    rd.write_arrays(out)
-    if summary is None:
-        summary = _summary(setup, st, "running", None, None)
-    rd.write_summary(summary)
+        rd.write_checkpoint(*st.pack(columns, setup.config, records))
+    rd.write_summary(_summary(setup, st, "running", None, None))
 
 
 def _summary(setup, st, status, divergence, started):
     """summary.json: status, final metrics at theta(T) and the last measured value of each column."""
     c, model = setup.config, setup.model
-    last = {}
-    for row in st.rows:
-        last.update(row)
     final = {}
     if status in ("completed", "interrupted") and st.step > 0:
         final = {"train_loss": to_float(model.loss(st.theta, setup.x_train, setup.y_train)),
@@ -517,9 +466,8 @@ def _summary(setup, st, status, divergence, started):
     return {
         "kind": "run", "status": status, "steps_completed": st.step,
         "steps_total": setup.total_steps, "epochs_completed": st.step / setup.order.steps_per_epoch,
-        "num_params": model.num_params, "final": final, "last_measured": last,
-        "maxexp": last.get("maxexp"),
-        "ftle": None if not st.ftle else [float(v) for v in st.ftle[-1]],
+        "num_params": model.num_params, "final": final, "last_measured": dict(st.last),
+        "maxexp": st.last.get("maxexp"), "ftle": st.ftle_last,
         "divergence": divergence, "wall_time_s": st.wall_time,
         "started": started, "finished": None if status == "running" else _now(),
         "resumed_at": list(st.resumed_at), "lr": c.lr, "two_over_lr": 2.0 / c.lr,

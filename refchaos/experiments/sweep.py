@@ -28,7 +28,6 @@ Symbols: eta -> ``lr``; s -> ``seed``; M -> ``copies``; eps -> ``eps``; lambda_m
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -40,7 +39,9 @@ import numpy as np
 from .. import io
 from ..lyapunov import CopiesError, copies_exponent, max_exponent, weight_mask
 from .config import ConfigError, RunConfig
-from .rundir import write_summary
+from .divergence import DEFAULT_POLICY
+from .progress import Progress, counting
+from .resultdir import ResultDirectory, ResultDirectoryError
 from .setup import evaluate, prepare
 
 J25_LRS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0,
@@ -56,7 +57,7 @@ CSV_COLUMNS = ("lr", "seed", "exponent_copies", "exponent_copies_std", "window_s
 
 
 class SweepError(RuntimeError):
-    """The sweep cannot start or continue (directory of another sweep, unreachable cluster)."""
+    """The sweep cannot start or continue (a failed point, an unreachable cluster)."""
 
 
 def default_base():
@@ -125,25 +126,30 @@ class SweepConfig:
 
 
 # ----- one point of the grid ------------------------------------------------------------------
-def train_with_time(setup, target):
+def train_with_time(setup, target, tick=None):
     """Train ``config.epochs`` epochs; test accuracy and train loss after each; divergence.
 
     Returns a dict with ``test_accuracy`` and ``train_loss`` (epochs + 1,) lists (epoch 0 is
     theta(0)), ``training_time`` (first epoch with test accuracy >= target, NaN if none),
-    ``diverged`` and ``diverged_epoch`` (-1 if not). Training stops at a non-finite loss or
-    theta: the run has failed, and later epochs are recorded as NaN.
+    ``diverged``, ``diverged_epoch`` (-1 if not) and ``divergence`` (the step, reason and
+    message of :mod:`.divergence`, or None). Training stops at divergence: the run has failed,
+    and later epochs are recorded as NaN. ``tick()`` is called after every step.
     """
-    xp, model, opt = setup.xp, setup.model, setup.opt
+    model, opt = setup.model, setup.opt
     epochs, per_epoch = setup.config.epochs, setup.order.steps_per_epoch
     theta, state = setup.theta0, opt.init(setup.theta0)
     test_acc = [evaluate(model, theta, setup.x_test, setup.y_test)[1]]
     train_loss = [evaluate(model, theta, setup.x_train, setup.y_train)[0]]
-    diverged_epoch = -1
+    diverged_epoch, divergence = -1, None
     for epoch in range(1, epochs + 1):
         for k in range(per_epoch):
-            x, y = setup.batch((epoch - 1) * per_epoch + k)
+            t = (epoch - 1) * per_epoch + k
+            x, y = setup.batch(t)
             theta, state, info = opt.step(model, theta, state, x, y)
-            if not (math.isfinite(info["loss"]) and bool(xp.all(xp.isfinite(theta)))):
+            if tick is not None:
+                tick()
+            divergence = DEFAULT_POLICY.check(t, info["loss"], theta)
+            if divergence is not None:
                 diverged_epoch = epoch
                 break
         if diverged_epoch > 0:
@@ -156,10 +162,11 @@ def train_with_time(setup, target):
     reached = [e for e, a in enumerate(test_acc) if a >= target]
     return {"test_accuracy": test_acc, "train_loss": train_loss,
             "training_time": float(reached[0]) if reached else math.nan,
-            "diverged": diverged_epoch > 0, "diverged_epoch": diverged_epoch}
+            "diverged": diverged_epoch > 0, "diverged_epoch": diverged_epoch,
+            "divergence": None if divergence is None else divergence.to_dict()}
 
 
-def run_point(sweep_dict, lr, seed):
+def run_point(sweep_dict, lr, seed, tick=None):
     """One (lr, seed) point of a sweep as a JSON-ready dict (spawn-safe: a top-level function
     of plain arguments, importable in a fresh process or on a Dask worker).
 
@@ -170,16 +177,18 @@ def run_point(sweep_dict, lr, seed):
     lr : float
     seed : int
         Seed of the initialisation and of the batch order (and of the perturbations).
+    tick : callable or None
+        Called after every step of every trajectory (training, copies, tangent vector).
     """
     sweep = SweepConfig.from_dict(sweep_dict)
     setup = prepare(replace(sweep.base, lr=float(lr), seed=int(seed)))
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
-        train = train_with_time(setup, sweep.target)
+        train = train_with_time(setup, sweep.target, tick)
         notes = []
         try:  # J25: weights only, L1 over all parameters, identical batches
-            cop = copies_exponent(setup.step_fn(), setup.theta0, setup.steps,
+            cop = copies_exponent(counting(setup.step_fn(), tick), setup.theta0, setup.steps,
                                   num_copies=sweep.copies, eps=sweep.eps,
                                   mask=weight_mask(setup.model), norm="l1", seed=int(seed))
             copies = {"exponent_copies": cop.slope,
@@ -191,7 +200,8 @@ def run_point(sweep_dict, lr, seed):
             copies = {"exponent_copies": math.nan, "exponent_copies_std": math.nan,
                       "window_start": -1, "window_stop": -1, "log_ratio": []}
         try:
-            tan = max_exponent(setup.opt, setup.model, setup.theta0, setup.batch, setup.steps,
+            tan = max_exponent(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick),
+                               setup.steps,
                                seed=int(seed), record_every=None)
             tangent = {"exponent_tangent": tan.exponent, "tangent_running": tan.running.tolist()}
         except FloatingPointError as err:
@@ -221,51 +231,37 @@ def point_path(out, lr, seed):
 
 
 def open_directory(out, sweep, resume=None):
-    """Create or reopen a sweep directory; return the finished points {(lr, seed): dict}.
+    """Claim the sweep directory (held locked); return (ResultDirectory, finished points).
 
     ``resume=None`` reopens a directory of the same sweep automatically; ``True`` requires
     one; ``False`` requires a fresh (absent or empty) directory. A directory holding another
-    configuration is an error that names the differing keys.
+    command's results or another configuration is refused (:class:`ResultDirectoryError`).
     """
-    out = Path(out)
-    cfg_path = out / "config.json"
-    want = {"kind": "sweep", "sweep": sweep.to_dict()}
-    if cfg_path.exists():
-        have = read_json(cfg_path)
-        if have != want:
-            diff = _differences(have.get("sweep", {}), want["sweep"])
-            raise SweepError(f"{out} holds a different sweep ({diff}); choose another --out "
-                             "or rerun with the configuration stored there")
-        if resume is False:
-            raise SweepError(f"{out} already holds this sweep; pass --resume to continue it")
-    else:
-        if resume:
-            raise SweepError(f"nothing to resume: {cfg_path} does not exist")
-        if out.exists() and any(out.iterdir()):
-            raise SweepError(f"{out} exists and is not a sweep directory; choose another --out")
-        (out / "points").mkdir(parents=True, exist_ok=True)
-        io.atomic_write_json(cfg_path, want)
-    (out / "points").mkdir(exist_ok=True)
-    done = {}
-    grid = set(sweep.points())
-    for lr, seed in grid:
-        p = point_path(out, lr, seed)
-        if p.exists():
-            done[(lr, seed)] = read_json(p)
-    return done
+    rd = ResultDirectory(out, "sweep")
+    existed = rd.claim(sweep.to_dict(), resume=resume)
+    try:
+        (rd.path / "points").mkdir(exist_ok=True)
+        if not existed:
+            rd.write_summary({"status": "running", "config": sweep.to_dict()})
+        done = {}
+        for lr, seed in set(sweep.points()):
+            p = point_path(out, lr, seed)
+            if p.exists():
+                done[(lr, seed)] = io.read_json(p)
+    except BaseException:
+        rd.release()
+        raise
+    return rd, done
 
 
-def read_json(path):
-    """A JSON file as Python objects."""
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def _differences(have, want):
-    keys = sorted(set(have) | set(want))
-    parts = [f"{k}: {have.get(k)!r} there, {want.get(k)!r} asked" for k in keys
-             if have.get(k) != want.get(k)]
-    return "; ".join(parts) or "a different kind of directory"
+def stored_sweep(out):
+    """The :class:`SweepConfig` of the sweep directory ``out`` (ResultDirectoryError if none)."""
+    rd = ResultDirectory(out, "sweep")
+    kind, config = rd.stored()
+    if kind != "sweep" or config is None:
+        raise ResultDirectoryError(f"{out} holds no sweep" + (f" (it holds a {kind})" if kind
+                                                             else ""))
+    return SweepConfig.from_dict(config)
 
 
 def connect_dask(address):
@@ -281,7 +277,8 @@ def connect_dask(address):
                          f"{DASK_CONNECT_TIMEOUT}: {err}") from None
 
 
-def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, figures=True):
+def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, figures=True,
+              bar=False):
     """Run (or resume) the sweep into directory ``out``; return the summary dict.
 
     Parameters
@@ -298,45 +295,57 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
         Called with one line per finished point.
     figures : bool
         Draw the figures (:func:`refchaos.plots.sweep.redraw`).
+    bar : bool
+        Show a progress line on stderr (:class:`~.progress.Progress`): every step of every
+        trajectory with one worker, every finished point with several.
 
     Everything that can be checked is checked before any point runs: the options, the
     backend, the data and model (one :func:`prepare`), the directory and the cluster.
+    KeyboardInterrupt propagates after the finished points are written: the sweep resumes.
     """
     sweep.validate()
     if int(workers) < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
-    prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
+    setup = prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
     client = None
     if dask is not None:
         client = connect_dask(dask) if isinstance(dask, str) else dask
-    done = open_directory(out, sweep, resume)
-    todo = [p for p in sweep.points() if p not in done]
-    say = progress or (lambda line: None)
-    say(f"sweep: {len(done)} of {len(done) + len(todo)} points already done, {len(todo)} to run")
-    total, sweep_dict = len(sweep.points()), sweep.to_dict()
-
-    def finish(result):
-        io.atomic_write_json(point_path(out, result["lr"], result["seed"]), io.json_safe(result))
-        done[(result["lr"], result["seed"])] = io.json_safe(result)
-        say(_progress_line(result, len(done), total))
-
+    rd, done = open_directory(out, sweep, resume)
     try:
-        if client is not None:
-            _run_dask(client, sweep_dict, todo, finish)
-        elif int(workers) > 1 and len(todo) > 1:
-            _run_processes(int(workers), sweep_dict, todo, finish)
-        else:
-            for lr, seed in todo:
-                finish(_guard(run_point, sweep_dict, lr, seed))
+        todo = [p for p in sweep.points() if p not in done]
+        per_point = setup.steps * (sweep.copies + 3)  # training, tangent, reference + M copies
+        total, sweep_dict = len(sweep.points()), sweep.to_dict()
+        with Progress(total * per_point, len(done) * per_point, label="sweep",
+                      enabled=bar) as meter:
+            say = (lambda line: meter.write(line, progress)) if progress else (lambda line: None)
+            say(f"sweep: {len(done)} of {total} points already done, {len(todo)} to run")
+
+            def finish(result):
+                io.atomic_write_json(point_path(out, result["lr"], result["seed"]),
+                                     io.json_safe(result))
+                done[(result["lr"], result["seed"])] = io.json_safe(result)
+                meter.finish_unit(len(done) * per_point)
+                say(_progress_line(result, len(done), total))
+
+            try:
+                if client is not None:
+                    _run_dask(client, sweep_dict, todo, finish)
+                elif int(workers) > 1 and len(todo) > 1:
+                    _run_processes(int(workers), sweep_dict, todo, finish)
+                else:
+                    for lr, seed in todo:
+                        finish(_guard(run_point, sweep_dict, lr, seed, meter.tick))
+            finally:
+                if client is not None and isinstance(dask, str):
+                    client.close()
+        return finish_sweep(rd, figures=figures)
     finally:
-        if client is not None and isinstance(dask, str):
-            client.close()
-    return finish_sweep(out, figures=figures)
+        rd.release()
 
 
-def _guard(fn, sweep_dict, lr, seed):
+def _guard(fn, sweep_dict, lr, seed, tick=None):
     try:
-        return fn(sweep_dict, lr, seed)
+        return fn(sweep_dict, lr, seed, tick)
     except Exception as err:
         raise SweepError(f"point lr={lr!r} seed={seed} failed: {type(err).__name__}: {err}") from err
 
@@ -396,21 +405,23 @@ def _fmt(v):
 
 
 # ----- table and summary ----------------------------------------------------------------------
-def finish_sweep(out, figures=True):
-    """Write sweep.csv and summary.json from the point files (all must exist); draw figures."""
-    out = Path(out)
-    sweep = SweepConfig.from_dict(read_json(out / "config.json")["sweep"])
-    rows = []
+def finish_sweep(rd, figures=True):
+    """Write sweep.csv from the point files (all must exist), then the figures and summary.json
+    (:meth:`ResultDirectory.finish`); ``rd`` is the claimed sweep directory."""
+    out = rd.path
+    sweep = SweepConfig.from_dict(rd.read_config_doc()["config"])
+    rows, divergences = [], []
     for lr, seed in sorted(sweep.points()):
         p = point_path(out, lr, seed)
         if not p.exists():
             raise SweepError(f"point lr={lr!r} seed={seed} has no result in {p.parent}")
-        r = read_json(p)
+        r = io.read_json(p)
         rows.append([_unsafe(r[c]) for c in CSV_COLUMNS])
+        if r.get("divergence"):
+            divergences.append({"lr": lr, "seed": seed, **r["divergence"]})
     io.atomic_write_csv(out / "sweep.csv", rows, header=CSV_COLUMNS)
     summary = summarise(read_table(out / "sweep.csv"), sweep)
-    write_summary(out, summary, figures)
-    return summary
+    return rd.finish(dict(summary, status="completed", divergences=divergences), figures)
 
 
 def read_table(path):

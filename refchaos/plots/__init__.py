@@ -26,8 +26,10 @@ class PlotError(RuntimeError):
     """A directory cannot be drawn: no summary, an unknown kind, or no module for its kind."""
 
 
-def kind_of(directory):
-    """The ``kind`` recorded in ``directory/summary.json``."""
+def kind_of(directory, summary=None):
+    """The ``kind`` recorded in ``directory/summary.json`` (or in ``summary`` if given)."""
+    if summary is not None:
+        return summary["kind"]
     path = Path(directory) / "summary.json"
     if not path.is_file():
         raise PlotError(f"{path} is missing: {directory} is not a refchaos result directory")
@@ -40,9 +42,13 @@ def kind_of(directory):
     return doc["kind"]
 
 
-def redraw(directory):
-    """Redraw the figures of a result directory; returns the list of PNG paths written."""
-    kind = kind_of(directory)
+def redraw(directory, summary=None):
+    """Redraw the figures of a result directory; returns the list of PNG paths written.
+
+    ``summary`` stands in for ``summary.json`` (a command draws its figures before it writes
+    its final summary, :meth:`refchaos.experiments.resultdir.ResultDirectory.finish`).
+    """
+    kind = kind_of(directory, summary)
     if kind not in REDRAWERS:
         raise PlotError(f"{directory}: unknown kind {kind!r} in summary.json; this refchaos draws "
                         f"{', '.join(REDRAWERS)}")
@@ -54,7 +60,7 @@ def redraw(directory):
             raise
         raise PlotError(f"{directory}: figures of kind {kind!r} need {name}, which is not "
                         "installed in this refchaos") from None
-    return module.redraw(directory)
+    return module.redraw(directory, summary)
 
 
 __all__ = ["REDRAWERS", "PlotError", "kind_of", "redraw"]

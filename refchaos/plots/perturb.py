@@ -12,18 +12,19 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .sweep import read_json, save_figure
+from ..io import read_json
+from .sweep import save_figure
 
 COLORS = {"top": "C3", "bottom": "C0", "chaotic": "C1", "nonchaotic": "C2", "random": "k"}
 
 
-def redraw(directory):
+def redraw(directory, summary=None):
     """Draw the figure of perturbation directory ``directory``; returns the PNG paths."""
     from ..experiments.perturb import read_table
 
     directory = Path(directory)
     table = read_table(directory / "perturb.csv")
-    summary = read_json(directory / "summary.json")
+    summary = read_json(directory / "summary.json") if summary is None else summary
     eps = sorted({e for _, e in table})
     fig = Figure(figsize=(6.4 * min(len(eps), 3), 4.4))
     axes = np.atleast_1d(fig.subplots(1, len(eps), squeeze=False)[0])

@@ -14,18 +14,19 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .sweep import read_json, save_figure
+from ..io import read_json
+from .sweep import save_figure
 
 COLORS = {"sgd": "k", "chaotic": "C3", "negative": "C0", "positive": "C2"}
 
 
-def redraw(directory):
+def redraw(directory, summary=None):
     """Draw the figures of pruning directory ``directory``; returns the PNG paths."""
     from ..experiments.prune import read_table
 
     directory = Path(directory)
     table = read_table(directory / "prune.csv")
-    summary = read_json(directory / "summary.json")
+    summary = read_json(directory / "summary.json") if summary is None else summary
     return [save_figure(_curves(table, summary), directory / "figures" / "prune.png"),
             save_figure(_counts(table, summary), directory / "figures" / "counts.png")]
 

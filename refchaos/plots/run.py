@@ -33,13 +33,14 @@ DPI = 110  # Readable on screen, small files.
 _STYLE = {"negative": {"lw": 3, "alpha": 0.6}, "chaotic": {"lw": 1.2, "ls": "--"}}
 
 
-def redraw(directory):
-    """Draw every figure the run in ``directory`` has data for; returns the PNG paths."""
+def redraw(directory, summary=None):
+    """Draw every figure the run in ``directory`` has data for; returns the PNG paths.
+    ``summary`` stands in for summary.json if given."""
     rd = RunDirectory(directory)
     config = rd.read_config_doc()["config"]
     _, m = rd.read_metrics()
     arrays = rd.read_arrays()
-    summary = rd.read_summary()
+    summary = rd.read_summary() if summary is None else summary
     rd.figures_dir.mkdir(exist_ok=True)
     title = (f"{config['dataset']} {config['model']} {config['optimizer']} lr={config['lr']:g} "
              f"B={config['batch_size'] or 'full'} seed={config['seed']} [{summary['status']}]")

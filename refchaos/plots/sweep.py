@@ -14,7 +14,6 @@ Everything is read from the directory (sweep.csv, summary.json, points/*.json), 
 from __future__ import annotations
 
 import io as _io
-import json
 import math
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .. import io
+from ..io import read_json
 
 DPI = 120  # Resolution of the PNG files.
 
@@ -37,17 +37,13 @@ def save_figure(fig, path):
     return Path(path)
 
 
-def read_json(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def redraw(directory):
+def redraw(directory, summary=None):
     """Draw the figures of sweep directory ``directory``; returns the PNG paths."""
     from ..experiments.sweep import point_path, read_table
 
     directory = Path(directory)
     table = read_table(directory / "sweep.csv")
-    summary = read_json(directory / "summary.json")
+    summary = read_json(directory / "summary.json") if summary is None else summary
     paths = [save_figure(_exponent_and_time(table, summary), directory / "figures" / "sweep.png")]
     curves = {}
     for p in summary["per_lr"]:

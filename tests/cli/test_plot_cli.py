@@ -23,4 +23,4 @@ def test_plot_redraws_and_reports_failures(tmp_path):
     empty.mkdir()
     result = CliRunner().invoke(plot, [str(out), str(empty)])
     assert result.exit_code == 1
-    assert "summary.json is missing" in result.output and "1 of 2" in result.output
+    assert "holds no refchaos results" in result.output and "1 of 2" in result.output

@@ -42,7 +42,8 @@ def test_tiny_sweep_writes_table_summary_points_and_figures(tmp_path):
     r = _cli("--resume", "--epochs", "7", "--out", str(out))
     assert r.returncode == 2 and "leave out --epochs" in r.stderr
     r = _cli(*TINY[:-2], "--target", "0.3", "--out", str(out))
-    assert r.returncode == 1 and "different sweep" in r.stderr
+    assert r.returncode == 2 and "another configuration (target: stored 0.2, given 0.3)" in r.stderr
+    assert "--resume" in r.stderr
 
 
 @pytest.mark.parametrize("args, message", [

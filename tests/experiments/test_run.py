@@ -10,6 +10,7 @@ import pytest
 
 from refchaos.experiments.config import RunConfig
 from refchaos.experiments.run import metric_columns, prepare, run, top_eigenvalue
+from refchaos.experiments.divergence import REASONS
 from refchaos.experiments.rundir import RunDirectory, RunDirectoryError
 
 ALL = ("loss", "accuracy", "spectrum", "sharpness", "ftle", "maxexp")
@@ -32,7 +33,7 @@ def reference(tmp_path_factory):
 
 
 def _same_run(a, b):
-    """metrics.csv byte for byte, and every checkpoint and arrays.npz entry bit for bit."""
+    """metrics.csv byte for byte, and every checkpoint entry and recorded array bit for bit."""
     ra, rb = RunDirectory(a), RunDirectory(b)
     assert ra.metrics_path.read_bytes() == rb.metrics_path.read_bytes()
     (ma, xa), (mb, xb) = ra.read_checkpoint(), rb.read_checkpoint()
@@ -116,8 +117,9 @@ def test_crash_resumes_from_last_checkpoint_dropping_later_rows(reference, tmp_p
         run(_config(), out, progress=False, checkpoint_every=CKPT, on_step=crash)
     rd = RunDirectory(out)
     assert rd.read_summary()["status"] == "running"
-    assert rd.read_checkpoint()[0]["step"] == 16  # the last periodic checkpoint
-    assert len(rd.read_metrics()[1]["step"]) == 16
+    meta = rd.read_checkpoint()[0]
+    assert meta["step"] == 16 == meta["records"]["rows"]  # the last periodic checkpoint
+    assert len(rd.read_metrics()[1]["step"]) == 20  # rows are appended: 16..19 past it
     run(_config(), out, resume=True, progress=False, checkpoint_every=5)  # any cadence
     _same_run(reference[0], out)
 
@@ -128,9 +130,9 @@ def test_resume_refusals(reference, tmp_path):
         run(None, out, resume=True, progress=False)
     with pytest.raises(RunDirectoryError, match="lr: stored 0.1, given 0.2"):
         run(_config(lr=0.2), out, resume=True, progress=False)
-    with pytest.raises(RunDirectoryError, match="already holds a run"):
+    with pytest.raises(RunDirectoryError, match="already holds this run.*--resume"):
         run(_config(), out, progress=False)
-    with pytest.raises(RunDirectoryError, match="not a run directory"):
+    with pytest.raises(RunDirectoryError, match="not a refchaos result directory"):
         run(None, tmp_path / "empty", resume=True, progress=False)
 
 
@@ -141,8 +143,7 @@ def test_divergence_is_recorded(tmp_path):
     s = run(cfg, tmp_path / "d", progress=False, checkpoint_every=10)
     assert s["status"] == "diverged"
     d = s["divergence"]
-    assert 0 < d["step"] < 60 and ("loss" in d["reason"] or "theta" in d["reason"]
-                                   or "parameters" in d["reason"])
+    assert 0 < d["step"] < 60 and d["reason"] in REASONS and d["message"]
     rd = RunDirectory(tmp_path / "d")
     assert rd.validate()["status"] == "diverged"
     _, m = rd.read_metrics()

@@ -9,16 +9,18 @@ import numpy as np
 import pytest
 
 from refchaos.experiments.config import RunConfig
+from refchaos.experiments.recorder import Recorder
 from refchaos.experiments.rundir import CHECKPOINT_FILE, RunDirectory, RunDirectoryError
 
 
-def _doc(config):
-    return {"config": config.to_dict(), "model": {"layers": []}}
+def _claim(rd, config):
+    rd.claim(config.to_dict(), document={"model": {"layers": []}})
+    rd.release()
 
 
 def test_metrics_round_trip_is_bitwise(tmp_path):
     rd = RunDirectory(tmp_path / "r")
-    rd.create(_doc(RunConfig()))
+    _claim(rd, RunConfig())
     columns = ["step", "epoch", "loss", "n_chaotic", "maxexp"]
     rng = np.random.default_rng(0)
     values = np.column_stack([np.arange(6), np.zeros(6), rng.standard_normal(6) * 1e-7,
@@ -26,7 +28,11 @@ def test_metrics_round_trip_is_bitwise(tmp_path):
     values[4, 2], values[5, 2] = math.inf, math.nan  # a diverging loss is written, not dropped
     present = np.ones(values.shape, dtype=bool)
     present[1::2, 3] = False  # counts measured every other step
-    rd.write_metrics(columns, values, present)
+    rec = Recorder(rd.path, columns).start()
+    for vrow, prow in zip(values, present):
+        rec.append({c: v for c, v, p in zip(columns, vrow, prow) if p})
+    rec.sync()
+    rec.close()
     cols, data = rd.read_metrics()
     assert cols == columns
     for j, c in enumerate(columns):
@@ -55,7 +61,7 @@ def test_checkpoint_round_trip_and_corruption(tmp_path):
 
 def test_missing_and_corrupt_config(tmp_path):
     rd = RunDirectory(tmp_path / "nothing")
-    with pytest.raises(RunDirectoryError, match="missing.*not a run directory"):
+    with pytest.raises(RunDirectoryError, match="missing.*not a refchaos result directory"):
         rd.read_config()
     rd = RunDirectory(tmp_path)
     rd.config_path.write_text("{ not json")
@@ -71,13 +77,15 @@ def test_missing_and_corrupt_config(tmp_path):
 
 def test_config_mismatch_names_each_option(tmp_path):
     rd = RunDirectory(tmp_path / "r")
-    rd.create(_doc(RunConfig(lr=0.1, seed=3)))
+    _claim(rd, RunConfig(lr=0.1, seed=3))
     rd.check_config(RunConfig(lr=0.1, seed=3))  # the same: no error
     with pytest.raises(RunDirectoryError) as err:
         rd.check_config(RunConfig(lr=0.2, seed=4))
     assert "lr: stored 0.1, given 0.2" in str(err.value) and "seed" in str(err.value)
-    with pytest.raises(RunDirectoryError, match="already holds a run"):
-        rd.create(_doc(RunConfig()))
+    with pytest.raises(RunDirectoryError, match="another configuration.*seed: stored 3, given 0"):
+        rd.claim(RunConfig().to_dict())
+    with pytest.raises(RunDirectoryError, match="already holds this run.*--resume"):
+        rd.claim(RunConfig(lr=0.1, seed=3).to_dict())
 
 
 def test_summary_non_finite_becomes_null_and_status_is_checked(tmp_path):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from refchaos.experiments.config import ConfigError
+from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.sweep import (SweepConfig, SweepError, default_base, point_path,
                                         read_table, run_sweep, summarise)
 
@@ -55,16 +56,16 @@ def test_interrupted_sweep_resumes_skipping_finished_points(tmp_path):
     assert all(p.stat().st_mtime_ns == m for p, m in kept.items())  # finished points untouched
     assert lost.exists() and _csv(out) == before
     assert (out / "figures" / "sweep.png").stat().st_size > 0
-    with pytest.raises(SweepError, match="already holds this sweep"):
+    with pytest.raises(ResultDirectoryError, match="already holds this sweep"):
         run_sweep(TINY, out, resume=False, figures=False)
 
 
 def test_a_different_configuration_in_the_directory_is_an_error(tmp_path):
     out = tmp_path / "s"
     run_sweep(replace(TINY, lrs=(0.05,), seeds=(0,)), out, figures=False)
-    with pytest.raises(SweepError, match="different sweep.*lrs"):
+    with pytest.raises(ResultDirectoryError, match="another configuration.*lrs"):
         run_sweep(replace(TINY, lrs=(0.05, 0.1), seeds=(0,)), out, figures=False)
-    with pytest.raises(SweepError, match="nothing to resume"):
+    with pytest.raises(ResultDirectoryError, match="nothing to resume"):
         run_sweep(TINY, tmp_path / "new", resume=True, figures=False)
 
 
