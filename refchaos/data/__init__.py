@@ -34,6 +34,7 @@ publishers with checksums, :func:`verify` checks a copy (see :mod:`refchaos.data
 """
 
 from .batches import BatchOrder
+from .errors import DataSizeWarning
 from .errors import (ChecksumMismatchError, CorruptDataError, DataError, DatasetNotFoundError,
                      DownloadError)
 from .download import FileCheck, VerifyReport, fetch, verify
@@ -42,7 +43,7 @@ from .preprocess import SCALINGS, resize_bilinear
 from .sources import DATASETS, REGISTRY, cache_dir, data_home, get_dataset, locate, search_roots
 
 __all__ = [
-    "BatchOrder", "ChecksumMismatchError", "CorruptDataError", "DataError",
+    "BatchOrder", "ChecksumMismatchError", "CorruptDataError", "DataError", "DataSizeWarning",
     "DatasetNotFoundError", "DownloadError", "FileCheck", "VerifyReport", "fetch", "verify",
     "STUDY_PRESETS", "StudyPreset", "load", "load_raw", "study_preset", "SCALINGS",
     "resize_bilinear", "DATASETS", "REGISTRY", "cache_dir", "data_home", "get_dataset",

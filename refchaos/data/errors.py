@@ -16,6 +16,10 @@ class DatasetNotFoundError(DataError, FileNotFoundError):
     """No copy of a dataset was found; the message lists the places searched and the fix."""
 
 
+class DataSizeWarning(UserWarning):
+    """A dataset file reads cleanly but holds another number of examples than the publisher's."""
+
+
 class CorruptDataError(DataError, ValueError):
     """A dataset file exists but is truncated, corrupt or not in the expected format."""
 

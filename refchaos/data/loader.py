@@ -9,6 +9,7 @@ from the whole training split, before any subset.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from ..backend import asarray, get_namespace
 from .cifar import load_batches
 from .digits import load_digits_split
+from .errors import DataSizeWarning
 from .idx import load_idx_pair
 from .preprocess import apply_scaling, flatten as flatten_images, resize_bilinear
 from .preprocess import standardization_stats, subset_indices
@@ -54,7 +56,21 @@ def load_raw(name, split="train", data_dir=None, source=None):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     fmt = "libsvm" if source == USPS_TORCHVISION else source
     loc = locate(ds.name, data_dir, split=split, source=fmt)
-    return _read(loc, split, source)
+    x, y = _read(loc, split, source)
+    _check_size(ds, loc, split, x.shape[0])
+    return x, y
+
+
+def _check_size(ds, loc, split, n):
+    """Warn (:class:`DataSizeWarning`, naming the files) when a split has another number of
+    examples than the publisher's: a file cut short at a line boundary still parses."""
+    expected = ds.sizes.get(split)
+    if loc.format == "embedded" or expected is None or n == expected:
+        return
+    files = ", ".join(str(p) for p in loc.paths[split])
+    warnings.warn(f"{files}: the {split} split of {ds.name} has {n} examples, the publisher's "
+                  f"has {expected}; the file may be cut short or another version (check it "
+                  f"with `refchaos data verify {ds.name}`)", DataSizeWarning, stacklevel=3)
 
 
 def load(name, split="train", data_dir=None, backend="numpy", resize=None, scaling="none",
