@@ -1,0 +1,209 @@
+"""Faults and bad inputs of the four commands: named messages, exit 2, nothing half-written;
+kill -9 at seeded random moments then --resume equals the uninterrupted run bit for bit."""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import refchaos.experiments.prune as prune_mod
+import refchaos.experiments.sweep as sweep_mod
+from refchaos.experiments import lock as lock_mod
+from refchaos.experiments.config import RunConfig
+from refchaos.experiments.progress import Progress
+from refchaos.experiments.run import run as run_experiment
+from refchaos.experiments.rundir import RunDirectory
+from refchaos_cli.ls import ls
+from refchaos_cli.perturb import perturb
+from refchaos_cli.prune import prune
+from refchaos_cli.run import run
+from refchaos_cli.sweep import sweep
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+TINY = {
+    run: ["--model", "mlp:2", "--steps", "3", "--every", "2", "--batch-size", "8",
+          "--measure", "loss", "--quiet"],
+    sweep: ["--lrs", "0.1", "--seeds", "1", "--copies", "2", "--epochs", "2", "--subset", "48",
+            "--model", "mlp:2"],
+    prune: ["--model", "mlp:2", "--steps", "2", "--every", "2", "--variants", "sgd"],
+    perturb: ["--model", "mlp:2", "--steps", "3", "--strategies", "top"],
+}
+
+
+def _invoke(command, *args):
+    return CliRunner().invoke(command, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("command, args, option", [
+    (run, ["--subset", "5000"], "--subset"),
+    (prune, ["--subset", "5000"], "--subset"),
+    (sweep, ["--subset", "5000"], "--subset"),
+    (run, ["--seed", "-1"], "--seed"),
+    (perturb, ["--seed", "-1"], "--seed"),
+    (run, ["--init", "normal", "--init-std", "-1"], "--init-std"),
+    (run, ["--measure", "ftle", "--ftle-k", "0"], "--ftle-k"),
+    (run, ["--measure", "loss,ftle", "--ftle-k", "100000"], "tangent dimension"),
+], ids=["run-subset", "prune-subset", "sweep-subset", "run-seed", "perturb-seed", "init-std",
+        "ftle-k-0", "ftle-k-above-n"])
+def test_bad_input_is_named_with_exit_2_and_nothing_written(tmp_path, command, args, option):
+    out = tmp_path / "out"
+    result = _invoke(command, *TINY[command], *args, "--out", out)
+    assert result.exit_code == 2, result.output
+    assert option in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [run, sweep, prune, perturb],
+                         ids=["run", "sweep", "prune", "perturb"])
+def test_read_only_out_is_exit_2_for_every_command(tmp_path, monkeypatch, command):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(lock_mod.os, "open", refuse)
+    out = tmp_path / "ro"
+    result = _invoke(command, *TINY[command], "--out", out)
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and "Read-only file system" in result.output
+    assert not out.exists()
+
+
+def test_sweep_ctrl_c_exits_130_with_a_resume_hint(tmp_path, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "run_point", ctrl_c)
+    out = tmp_path / "s"
+    result = _invoke(sweep, *TINY[sweep], "--out", out)
+    assert result.exit_code == 130, result.output
+    assert f"refchaos sweep --resume --out {out}" in result.output
+    assert "Aborted" not in result.output and not (out / lock_mod.LOCK_FILE).exists()
+
+
+def test_prune_ctrl_c_keeps_finished_variants_and_resumes(tmp_path, monkeypatch):
+    args = ["--model", "mlp:2", "--steps", "3", "--every", "3", "--variants", "sgd,chaotic"]
+    ref = tmp_path / "ref"
+    assert _invoke(prune, *args, "--out", ref).exit_code == 0
+    real = prune_mod.train_variant
+
+    def ctrl_c_in_second(setup, opt, variant, *rest, **kwargs):
+        if variant == "chaotic":
+            raise KeyboardInterrupt
+        return real(setup, opt, variant, *rest, **kwargs)
+
+    monkeypatch.setattr(prune_mod, "train_variant", ctrl_c_in_second)
+    out = tmp_path / "p"
+    result = _invoke(prune, *args, "--out", out)
+    assert result.exit_code == 130 and f"refchaos prune --resume --out {out}" in result.output
+    assert (out / "variants" / "sgd.csv").is_file() and not (out / "prune.csv").exists()
+    listing = _invoke(ls, out)
+    assert "prune, interrupted (process gone), 1/2 variants" in listing.output
+    monkeypatch.undo()
+    assert _invoke(prune, "--resume", "--lr", "0.2", "--out", out).exit_code == 2
+    result = _invoke(prune, "--resume", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert (out / "prune.csv").read_bytes() == (ref / "prune.csv").read_bytes()
+
+
+def test_ls_shows_kind_status_steps_and_key_numbers(tmp_path):
+    done = tmp_path / "done"
+    assert _invoke(run, *TINY[run], "--measure", "loss,maxexp", "--out", done).exit_code == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _invoke(ls, done, empty)
+    assert result.exit_code == 1
+    assert f"{done}: run, completed, 3/3 steps; lambda_1" in result.output
+    assert "holds no refchaos results" in result.output
+
+
+def test_progress_eta_comes_from_measured_step_times():
+    now = [0.0]
+    stream = io.StringIO()
+    with Progress(100, done=40, stream=stream, clock=lambda: now[0]) as bar:
+        assert bar.eta() is None
+        for step_time in (1.0, 1.0, 4.0, 1.0, 1.0):  # one expensive measured step
+            now[0] += step_time
+            bar.advance(1, "loss 0.1")
+        assert bar.eta() == pytest.approx(8.0 / 5 * 55)  # the steps of this process only
+    assert "45/100" in stream.getvalue() and "ETA 01:28" in stream.getvalue()
+
+
+def test_run_progress_line_advances_every_step(tmp_path, monkeypatch):
+    import refchaos.experiments.progress as progress_mod
+
+    monkeypatch.setattr(progress_mod, "REDRAW_S", 0.0)
+    result = _invoke(run, *TINY[run][:-1], "--every", "3", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    for k in range(4):
+        assert f"{k}/3" in result.output
+    assert "ETA" in result.output
+
+
+KILL_ARGS = dict(subset=160, model="mlp:4", batch_size=16, steps=500, seed=5, every=6,
+                 measure=("loss", "maxexp", "spectrum"))
+KILL_CKPT = 30
+KILL_SEED = 18  # seed of the kill schedule
+
+
+def _cli_args(cfg, out):
+    return ["--subset", cfg["subset"], "--model", cfg["model"], "--batch-size", cfg["batch_size"],
+            "--steps", cfg["steps"], "--seed", cfg["seed"], "--measure", ",".join(cfg["measure"]),
+            "--every", cfg["every"], "--checkpoint-every", KILL_CKPT, "--out", out, "--quiet"]
+
+
+def _rows(path):
+    try:
+        return path.read_bytes().count(b"\n") - 1
+    except FileNotFoundError:
+        return -1
+
+
+def test_kill_9_at_seeded_random_moments_then_resume_is_bitwise_identical(tmp_path):
+    out = tmp_path / "run"
+    rng = np.random.default_rng(KILL_SEED)
+    targets = sorted(rng.choice(np.arange(5, KILL_ARGS["steps"] - 50), size=3, replace=False))
+    first = [sys.executable, "-m", "refchaos_cli.run", *map(str, _cli_args(KILL_ARGS, out))]
+    again = [sys.executable, "-m", "refchaos_cli.run", "--resume", "--checkpoint-every",
+             str(KILL_CKPT), "--out", str(out), "--quiet"]
+    killed = 0
+    for i, target in enumerate(targets):
+        proc = subprocess.Popen(first if i == 0 else again, cwd=ROOT, env=ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _rows(out / "metrics.csv") < target \
+                and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode in (-signal.SIGKILL, 0), err.decode()
+        if proc.returncode == 0:
+            break
+    assert killed >= 1
+    rd = RunDirectory(out)
+    if rd.read_summary()["status"] != "completed":
+        final = subprocess.run(again, cwd=ROOT, env=ENV, capture_output=True, timeout=300)
+        assert final.returncode == 0, final.stderr.decode()
+        assert b"stale lock" in final.stderr  # the killed process left its lock
+    assert rd.validate()["status"] == "completed"
+
+    ref = tmp_path / "ref"
+    run_experiment(RunConfig(**KILL_ARGS), ref, progress=False, checkpoint_every=KILL_CKPT)
+    assert (out / "metrics.csv").read_bytes() == (ref / "metrics.csv").read_bytes()
+    a, b = rd.read_arrays(), RunDirectory(ref).read_arrays()
+    assert set(a) == set(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k], equal_nan=True), k
+    ca, cb = rd.read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
+    assert ca["theta"].tobytes() == cb["theta"].tobytes() and ca["w"].tobytes() == cb["w"].tobytes()
