@@ -149,7 +149,21 @@ def test_run_progress_line_advances_every_step(tmp_path, monkeypatch):
     assert "ETA" in result.output
 
 
-KILL_ARGS = dict(subset=160, model="mlp:4", batch_size=16, steps=500, seed=5, every=6,
+@pytest.mark.parametrize("command, label", [(sweep, "sweep"), (prune, "prune"),
+                                            (perturb, "perturb")])
+def test_every_command_shows_a_progress_line_with_eta(tmp_path, monkeypatch, command, label):
+    import refchaos.experiments.progress as progress_mod
+
+    monkeypatch.setattr(progress_mod, "REDRAW_S", 0.0)
+    result = _invoke(command, *TINY[command], "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    lines = [l for l in result.output.replace("\r", "\n").splitlines() if l.startswith(label + " [")]
+    done = [int(l.split("] ")[1].split("/")[0]) for l in lines]
+    assert len(set(done)) > 3 and done[-1] == int(lines[-1].split("/")[1].split(" ")[0])
+    assert "ETA" in lines[-1]
+
+
+KILL_ARGS = dict(subset=160, model="mlp:4", batch_size=16, steps=300, seed=5, every=6,
                  measure=("loss", "maxexp", "spectrum"))
 KILL_CKPT = 30
 KILL_SEED = 18  # seed of the kill schedule
