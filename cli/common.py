@@ -63,3 +63,21 @@ def stored_config(ctx, kind, out, exclude=("out", "resume")):
                              + (f" (it holds `refchaos {stored_kind}` results)" if stored_kind
                                 else ""))
     return config
+
+
+def for_each_directory(directories, action, verb):
+    """``action(d)`` for each directory; an error is reported on stderr and, after all,
+    exit status 1 names the directories that failed."""
+    from refchaos.experiments.resultdir import ResultDirectoryError
+    from refchaos.plots import PlotError
+
+    failed = []
+    for d in directories:
+        try:
+            action(d)
+        except (ResultDirectoryError, PlotError, OSError, KeyError, TypeError, ValueError) as err:
+            click.echo(f"{d}: {err}", err=True)
+            failed.append(d)
+    if failed:
+        raise click.ClickException(f"could not {verb} {len(failed)} of {len(directories)} "
+                                   f"directories: {', '.join(failed)}")

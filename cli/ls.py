@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import click
 
-from refchaos.experiments.resultdir import ResultDirectoryError, open_result
+from refchaos.experiments.resultdir import open_result
+from refchaos_cli.common import for_each_directory
 
 
 def _num(value, fmt):
@@ -55,25 +56,17 @@ def _key_numbers(kind, s):
                 type=click.Path(exists=True, file_okay=False))
 def ls(directories):
     """Show the kind, status, progress and key numbers of each result directory."""
-    failed = []
-    for d in directories:
-        try:
-            rd = open_result(d)
-            doc = rd.read_config_doc()
-            summary = rd.read_summary()
-            status = rd.status()
-            line = (f"{d}: {rd.kind}, {status}, {_steps(rd.kind, summary, doc['config'], rd.path)}"
-                    f"; {_key_numbers(rd.kind, summary)}")
-            if summary.get("status") == "failed" and summary.get("error"):
-                line += f"; error: {summary['error']}"
-        except (ResultDirectoryError, OSError, KeyError, TypeError, ValueError) as err:
-            click.echo(f"{d}: {err}", err=True)
-            failed.append(d)
-            continue
+    def show(d):
+        rd = open_result(d)
+        summary = rd.read_summary()
+        line = (f"{d}: {rd.kind}, {rd.status()}, "
+                f"{_steps(rd.kind, summary, rd.read_config_doc()['config'], rd.path)}; "
+                f"{_key_numbers(rd.kind, summary)}")
+        if summary.get("status") == "failed" and summary.get("error"):
+            line += f"; error: {summary['error']}"
         click.echo(line)
-    if failed:
-        raise click.ClickException(f"could not read {len(failed)} of {len(directories)} "
-                                   f"directories: {', '.join(failed)}")
+
+    for_each_directory(directories, show, "read")
 
 
 if __name__ == "__main__":

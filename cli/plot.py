@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import click
 
-from refchaos.experiments.resultdir import ResultDirectoryError, open_result
-from refchaos.plots import PlotError
+from refchaos.experiments.resultdir import open_result
+from refchaos_cli.common import for_each_directory
 
 
 @click.command("plot", context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -18,20 +18,13 @@ from refchaos.plots import PlotError
                 type=click.Path(exists=True, file_okay=False))
 def plot(directories):
     """Redraw figures/*.png of one or more result directories (runs, sweeps, ...)."""
-    failed = []
-    for d in directories:
-        try:
-            paths = open_result(d).redraw()
-        except (PlotError, ResultDirectoryError, OSError, ValueError, KeyError) as err:
-            click.echo(f"{d}: {err}", err=True)
-            failed.append(d)
-            continue
+    def draw(d):
+        paths = open_result(d).redraw()
         click.echo(f"{d}: {len(paths)} figure(s)")
         for p in paths:
             click.echo(f"  {p}")
-    if failed:
-        raise click.ClickException(f"could not draw {len(failed)} of {len(directories)} "
-                                   f"directories: {', '.join(failed)}")
+
+    for_each_directory(directories, draw, "draw")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -87,10 +88,10 @@ SIGINT_ARGS = dict(subset=200, model="mlp:4", batch_size=16, steps=3000, seed=1,
 CKPT = 100
 
 
-def _cli_args(cfg, out):
+def _cli_args(cfg, out, ckpt=CKPT):
     return ["--subset", cfg["subset"], "--model", cfg["model"], "--batch-size", cfg["batch_size"],
             "--steps", cfg["steps"], "--seed", cfg["seed"], "--measure", ",".join(cfg["measure"]),
-            "--every", cfg["every"], "--checkpoint-every", CKPT, "--out", out, "--quiet"]
+            "--every", cfg["every"], "--checkpoint-every", ckpt, "--out", out, "--quiet"]
 
 
 def _rows(path):
@@ -127,3 +128,51 @@ def test_sigint_subprocess_then_resume_is_bitwise_identical(tmp_path):
     a, b = rd.read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
     assert a["theta"].tobytes() == b["theta"].tobytes()
     assert a["w"].tobytes() == b["w"].tobytes()
+
+
+KILL_ARGS = dict(subset=160, model="mlp:4", batch_size=16, steps=300, seed=5, every=6,
+                 measure=("loss", "maxexp", "spectrum"))
+KILL_CKPT = 30
+KILL_SEED = 18  # seed of the kill schedule
+KILL_ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
+
+
+def test_kill_9_at_seeded_random_moments_then_resume_is_bitwise_identical(tmp_path):
+    out = tmp_path / "run"
+    rng = np.random.default_rng(KILL_SEED)
+    targets = sorted(rng.choice(np.arange(5, KILL_ARGS["steps"] - 50), size=3, replace=False))
+    first = [sys.executable, "-m", "refchaos_cli.run", *map(str, _cli_args(KILL_ARGS, out, KILL_CKPT))]
+    again = [sys.executable, "-m", "refchaos_cli.run", "--resume", "--checkpoint-every",
+             str(KILL_CKPT), "--out", str(out), "--quiet"]
+    killed = 0
+    for i, target in enumerate(targets):
+        proc = subprocess.Popen(first if i == 0 else again, cwd=ROOT, env=KILL_ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _rows(out / "metrics.csv") < target \
+                and time.monotonic() < deadline:
+            time.sleep(0.002)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode in (-signal.SIGKILL, 0), err.decode()
+        if proc.returncode == 0:
+            break
+    assert killed >= 1
+    rd = RunDirectory(out)
+    if rd.read_summary()["status"] != "completed":
+        final = subprocess.run(again, cwd=ROOT, env=KILL_ENV, capture_output=True, timeout=300)
+        assert final.returncode == 0, final.stderr.decode()
+        assert b"stale lock" in final.stderr  # the killed process left its lock
+    assert rd.validate()["status"] == "completed"
+
+    ref = tmp_path / "ref"
+    run_experiment(RunConfig(**KILL_ARGS), ref, progress=False, checkpoint_every=KILL_CKPT)
+    assert (out / "metrics.csv").read_bytes() == (ref / "metrics.csv").read_bytes()
+    a, b = rd.read_arrays(), RunDirectory(ref).read_arrays()
+    assert set(a) == set(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k], equal_nan=True), k
+    ca, cb = rd.read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
+    assert ca["theta"].tobytes() == cb["theta"].tobytes() and ca["w"].tobytes() == cb["w"].tobytes()
