@@ -123,11 +123,10 @@ def run_prune(config, out, variants=VARIANTS, sgd_counts=True, progress=None, fi
     setup = prepare(replace(config, optimizer="sgd"))
     rd = ResultDirectory(out, "prune")
     claim = {"run": config.to_dict(), "variants": list(variants), "sgd_counts": bool(sgd_counts)}
-    existed = rd.claim(claim, resume=resume)
+    rd.claim(claim, resume=resume)
     try:
-        if not existed:
-            rd.write_summary({"status": "running", "config": config.to_dict(),
-                              "variants": list(variants)})
+        rd.write_summary({"status": "running", "config": config.to_dict(),
+                          "variants": list(variants)})
         (rd.path / "variants").mkdir(exist_ok=True)
         return _run_variants(rd, config, setup, variants, sgd_counts, progress, figures, bar)
     finally:

@@ -75,6 +75,9 @@ class RunDirectory(ResultDirectory):
     def read_config(self):
         """The :class:`RunConfig` stored in ``config.json``, validated."""
         doc = self.read_config_doc()
+        if doc["kind"] != "run":
+            raise RunDirectoryError(f"{self.path} holds the results of `refchaos {doc['kind']}`, "
+                                    "not a run; choose another --out")
         try:
             return RunConfig.from_dict(doc["config"]).validate()
         except (ConfigError, TypeError) as err:

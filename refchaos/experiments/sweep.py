@@ -238,11 +238,9 @@ def open_directory(out, sweep, resume=None):
     command's results or another configuration is refused (:class:`ResultDirectoryError`).
     """
     rd = ResultDirectory(out, "sweep")
-    existed = rd.claim(sweep.to_dict(), resume=resume)
+    rd.claim(sweep.to_dict(), resume=resume)
     try:
         (rd.path / "points").mkdir(exist_ok=True)
-        if not existed:
-            rd.write_summary({"status": "running", "config": sweep.to_dict()})
         done = {}
         for lr, seed in set(sweep.points()):
             p = point_path(out, lr, seed)
@@ -313,6 +311,8 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
     rd, done = open_directory(out, sweep, resume)
     try:
         todo = [p for p in sweep.points() if p not in done]
+        if todo:
+            rd.write_summary({"status": "running", "config": sweep.to_dict()})
         per_point = setup.steps * (sweep.copies + 3)  # training, tangent, reference + M copies
         total, sweep_dict = len(sweep.points()), sweep.to_dict()
         with Progress(total * per_point, len(done) * per_point, label="sweep",

@@ -150,3 +150,15 @@ def test_every_command_shows_a_progress_line_with_eta(tmp_path, monkeypatch, com
     done = [int(l.split("] ")[1].split("/")[0]) for l in lines]
     assert len(set(done)) > 3 and done[-1] == int(lines[-1].split("/")[1].split(" ")[0])
     assert "ETA" in lines[-1]
+
+
+def test_resume_of_another_commands_directory_names_it(tmp_path):
+    from refchaos.experiments.resultdir import ResultDirectory
+
+    rd = ResultDirectory(tmp_path / "s", "sweep")
+    rd.claim({"lrs": [0.1]})
+    rd.release()
+    for command in (run, prune, perturb):
+        result = _invoke(command, "--resume", "--out", rd.path)
+        assert result.exit_code == 2, result.output
+        assert "refchaos sweep" in result.output

@@ -13,9 +13,11 @@ same data and steps:
 
 I/O time is the time spent inside each version's ``_save`` (records, checkpoint, summary) plus,
 for "now", the row appends. Figures are not drawn in either (not part of the records). The
-measured steps are STEPS (a few minutes on a loaded 2-core machine); the per-checkpoint cost of
-"main" grows linearly with the recorded history, so its line fitted to the measured
-checkpoints gives the I/O of the whole 36,480-step run, printed beside the measured shares.
+measured steps are STEPS (minutes on a loaded 2-core machine, where the full 36,480 steps
+would take hours). The per-checkpoint cost of "main" grows with the recorded history, so it
+is also measured directly: main's own save on a state holding 9,120, 18,240 and 36,480 steps
+of rows and spectra (of the measured width), a line through those three gives all 364 saves
+of the full run; "now" saves cost the same at any history, so its measured mean is used.
 Run from the root:
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m validation.bench.bench_io [--steps 600]
@@ -121,6 +123,26 @@ def extrapolate(save_seconds, steps):
     return float(np.sum(intercept + slope * at)), slope, intercept
 
 
+def main_save_at_history(old, config, folder, history, width):
+    """Seconds of one save of main's run module with ``history`` recorded steps (rows of the
+    run's columns, spectra of ``width`` eigenvalues): what its checkpoints cost late in the
+    full run. The state is built directly (no training), the save is main's own code."""
+    setup = old.prepare(config)
+    st = old._State(setup, setup.theta0)
+    columns = old.metric_columns(config)
+    row = {c: 0.125 for c in columns}
+    st.rows = [dict(row, step=t, epoch=t // 912) for t in range(history)]
+    lam = np.linspace(-1.0, 1.0, width)
+    st.spectrum_steps = list(range(history))
+    st.eigenvalues, st.exponents = [lam] * history, [lam] * history
+    st.step = history
+    rd = old.RunDirectory(Path(folder) / f"history_{history}")
+    rd.create(old.config_document(setup))
+    t0 = time.perf_counter()
+    old._save(rd, st, setup, columns)
+    return time.perf_counter() - t0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=STEPS)
@@ -148,18 +170,27 @@ def main():
         (wm, im, cm), (wn, inn, cn) = rows["main"], rows["now"]
         print(f"ratio of I/O seconds main/now: {im / inn:.1f}; of I/O shares: "
               f"{(im / wm) / (inn / wn):.1f}")
-        periodic_main = cm[1:-1]  # the saves at checkpoints (not the first nor the final one)
-        periodic_now = cn[1:-1]
-        if len(periodic_main) >= 2:
-            total_main, slope, icpt = extrapolate(periodic_main, FULL_STEPS)
-            per_step = (wm - im) / args.steps  # compute per step, the same in both
-            print(f"main: a save costs {icpt * 1e3:.1f} ms + {slope * 1e6:.2f} us per recorded "
-                  f"step; {FULL_STEPS} steps: I/O ~ {total_main:.0f} s against compute "
-                  f"~ {per_step * FULL_STEPS:.0f} s (share "
-                  f"{total_main / (total_main + per_step * FULL_STEPS):.1%})")
-            mean_now = float(np.mean(periodic_now)) if periodic_now else float("nan")
-            print(f"now: a checkpoint save costs {mean_now * 1e3:.1f} ms, flat; row appends "
-                  f"{(inn - sum(cn)) * 1e3:.0f} ms in all")
+        saves_now = cn[1:-1]  # the periodic checkpoints (not the first nor the final save)
+        n_saves = FULL_STEPS // CHECKPOINT_EVERY
+        append_per_row = (inn - sum(cn)) / args.steps
+        io_now = float(np.mean(saves_now)) * n_saves + append_per_row * FULL_STEPS
+        compute = (wn - inn) / args.steps * FULL_STEPS  # per step, the same code in both
+        print(f"now: a checkpoint save costs {np.mean(saves_now) * 1e3:.1f} ms whatever the "
+              f"history, a row append {append_per_row * 1e6:.0f} us")
+        from refchaos.experiments.rundir import RunDirectory
+
+        width = int(RunDirectory(Path(tmp) / "now").read_arrays()["spectrum_lengths"].max())
+        points = (FULL_STEPS // 4, FULL_STEPS // 2, FULL_STEPS)
+        late = [main_save_at_history(old, MainConfig(**options), tmp, h, width) for h in points]
+        slope, icpt = np.polyfit(points, late, 1)
+        at = np.arange(1, FULL_STEPS // CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY
+        total = float(np.sum(icpt + slope * at))
+        print(f"main, one save with a recorded history of {', '.join(map(str, points))} steps "
+              f"(spectra of {width}): {', '.join(f'{v:.2f}' for v in late)} s; all "
+              f"{len(at)} saves of the full run ~ {total:.0f} s (load {os.getloadavg()[0]:.1f})")
+        print(f"full run ({FULL_STEPS} steps, compute ~ {compute:.0f} s at this load): I/O main "
+              f"~ {total:.0f} s (share {total / (total + compute):.1%}), now ~ {io_now:.0f} s "
+              f"(share {io_now / (io_now + compute):.1%}); ratio {total / io_now:.0f}")
         print(f"load average at the end: {os.getloadavg()}")
 
 
