@@ -25,7 +25,6 @@ eps -> ``eps``; alpha, beta -> ``alpha``, ``beta``.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 

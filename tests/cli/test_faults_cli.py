@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import io
-import os
 
 import pytest
 from click.testing import CliRunner

@@ -11,7 +11,7 @@ import pytest
 
 from refchaos.experiments.config import ConfigError
 from refchaos.experiments.resultdir import ResultDirectoryError
-from refchaos.experiments.sweep import (SweepConfig, SweepError, default_base, point_path,
+from refchaos.experiments.sweep import (SweepConfig, default_base, point_path,
                                         read_table, run_sweep, summarise)
 
 TINY = SweepConfig(base=replace(default_base(), model="mlp:4", epochs=12, subset=150),
