@@ -132,7 +132,7 @@ class Adam(Stepper):
     def update(self, theta, state, g):
         """One Adam step for the loss gradient g (N,) at theta: (theta, state)."""
         tt, _, m, v, u, bc1, bc2 = self._moments(theta, state, g)
-        ratio, _ = root_quotient(m, u if self.amsgrad else v, self.eps, bc2)  # m / (sqrt(r / b2) + eps)
+        ratio = root_quotient(m, u if self.amsgrad else v, self.eps, bc2)[0]  # m / (sqrt(r / b2) + eps)
         theta_new = tt - (self.lr / bc1) * ratio  # theta - eta m_hat / (sqrt(v_hat) + eps)
         return theta_new, AdamState(step=state.step + 1, m=m, v=v, v_max=u)
 
@@ -158,7 +158,7 @@ class Adam(Stepper):
             dr = xp.where(new_branch[:, None], dv_new, parts[3])  # du' = dv' or du
             r = u
             rows.append(dr)
-        ratio, dratio = root_quotient_jvp(m, dm_new, r, dr, self.eps, bc2)
+        ratio, dratio = root_quotient_jvp(m, dm_new, r, dr, self.eps, bc2, xp)
         theta_new = tt - (self.lr / bc1) * ratio
         dtheta_new = dtt - (self.lr / bc1) * dratio  # dtheta' = dtheta~ - (eta / b1) d[m / (q + eps)]
         state_new = AdamState(step=state.step + 1, m=m, v=v, v_max=u)

@@ -33,14 +33,18 @@ class SingularTangentError(FloatingPointError):
     """The step is not differentiable at this state (a root of a zero buffer with a != 0)."""
 
 
-def root_quotient(num, r, eps, c=1.0):
-    """p = a / (sqrt(r / c) + eps) (N,), computed as PyTorch does (sqrt(r) / sqrt(c) + eps)."""
-    xp = namespace_of(num, r)
+def root_quotient(num, r, eps, c=1.0, xp=None):
+    """p = a / (sqrt(r / c) + eps) (N,), computed as PyTorch does (sqrt(r) / sqrt(c) + eps).
+
+    Returns (p, q, q + eps) with q = sqrt(r / c). ``xp`` skips the namespace lookup.
+    """
+    xp = namespace_of(num, r) if xp is None else xp
     q = xp.sqrt(r) / math.sqrt(c) if c != 1.0 else xp.sqrt(r)  # sqrt(r / c)
-    return num / (q + eps), q
+    denom = q + eps
+    return num / denom, q, denom
 
 
-def root_quotient_jvp(num, dnum, r, dr, eps, c=1.0):
+def root_quotient_jvp(num, dnum, r, dr, eps, c=1.0, xp=None):
     """p (N,) and dp (N, K) of p = a / (sqrt(r / c) + eps) along (da, dr) (module docstring).
 
     Parameters
@@ -51,16 +55,20 @@ def root_quotient_jvp(num, dnum, r, dr, eps, c=1.0):
         Tangent columns of a and r.
     eps, c : float
         eps > 0 after the root; c > 0 divides r.
+    xp : namespace or None
+        The arrays' namespace (looked up when None).
     """
-    xp = namespace_of(num, r, dnum, dr)
-    p, q = root_quotient(num, r, eps, c)
-    denom = q + eps
+    xp = namespace_of(num, r, dnum, dr) if xp is None else xp
+    p, q, denom = root_quotient(num, r, eps, c, xp)
     zero = r == 0
-    if bool(xp.any(zero & (num != 0))):
-        raise SingularTangentError(
-            "the preconditioner's buffer is 0 where its numerator is not: sqrt has no derivative "
-            "there (a state no trajectory from the zero buffers reaches)")
-    safe_q = xp.where(zero, xp.ones_like(q), q)
-    coef = xp.where(zero, xp.zeros_like(q), num / (2.0 * c * safe_q * denom * denom))  # a / (2 c q (q + eps)^2)
+    if bool(xp.any(zero)):  # sqrt(r) has no derivative at r = 0: the one-sided rule
+        if bool(xp.any(zero & (num != 0))):
+            raise SingularTangentError(
+                "the preconditioner's buffer is 0 where its numerator is not: sqrt has no "
+                "derivative there (a state no trajectory from the zero buffers reaches)")
+        safe_q = xp.where(zero, xp.ones_like(q), q)
+        coef = xp.where(zero, xp.zeros_like(q), num / ((2.0 * c) * safe_q * denom * denom))
+    else:
+        coef = num / ((2.0 * c) * q * denom * denom)  # a / (2 c q (q + eps)^2)
     dp = dnum / denom[:, None] - coef[:, None] * dr  # dp = da / (q + eps) - a dr / (2 c q (q + eps)^2)
     return p, dp

@@ -110,7 +110,7 @@ class RMSprop(Stepper):
     def update(self, theta, state, g):
         """One RMSprop step for the loss gradient g (N,) at theta: (theta, state)."""
         gt, S, G, r = self._averages(theta, state, g)
-        p, _ = root_quotient(gt, r, self.eps)  # p = g~ / (sqrt(r) + eps)
+        p = root_quotient(gt, r, self.eps)[0]  # p = g~ / (sqrt(r) + eps)
         b = None
         if self.momentum != 0.0:
             b = self.momentum * state.momentum_buffer + p  # b' = mu b + p
@@ -134,7 +134,7 @@ class RMSprop(Stepper):
             dG = a * parts["grad_avg"] + (1.0 - a) * dgt  # dG' = alpha dG + (1 - alpha) dg~
             dr = dS - 2.0 * G[:, None] * dG  # dr = dS' - 2 G' dG'
             rows["grad_avg"] = dG
-        p, dp = root_quotient_jvp(gt, dgt, r, dr, self.eps)
+        p, dp = root_quotient_jvp(gt, dgt, r, dr, self.eps, xp=xp)
         b = None
         if self.momentum != 0.0:
             b = self.momentum * state.momentum_buffer + p

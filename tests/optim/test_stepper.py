@@ -93,3 +93,28 @@ def test_preconditioned_steppers_refuse_local_exponents():
             opt.require_plain_gradient("local exponents")
     SGD(0.1).require_plain_gradient("local exponents")  # defined: no error
     CGD(0.1).require_plain_gradient("chaotic directions")
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_every_backend_takes_the_same_tangent_step(name, xp):
+    """The steppers are backend-generic: same step and tangent block as NumPy to rounding."""
+    from refchaos.backend import asarray, to_host
+    from tests.tolerances import assert_normwise_close, rtol_for
+
+    model, theta, x, y = setup(seed=1)
+    opt = get_optimizer(name, **SETTINGS[name])
+    n = opt.tangent_dim(model.num_params)
+    Y = np.random.default_rng(2).standard_normal((n, 2))
+    ref_state, state = opt.init(theta), opt.init(asarray(theta, xp, "float64"))
+    th_r, th = theta, asarray(theta, xp, "float64")
+    Y_r, Y_x = Y, asarray(Y, xp, "float64")
+    xb, yb = asarray(x, xp, "float64"), asarray(y, xp)
+    for _ in range(3):
+        th_r, ref_state, Y_r, _ = opt.tangent_step(model, th_r, ref_state, x, y, Y_r)
+        th, state, Y_x, _ = opt.tangent_step(model, th, state, xb, yb, Y_x)
+    rtol = rtol_for(3 * (model.num_params + 5))
+    assert_normwise_close(to_host(th), th_r, rtol, "theta")
+    assert_normwise_close(to_host(Y_x), Y_r, rtol, "tangent block")
+    back = opt.state_from_dict(opt.state_to_dict(state), th)
+    for k, v in opt.state_to_dict(back).items():
+        np.testing.assert_array_equal(v, opt.state_to_dict(state)[k])
