@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import asarray, namespace_of, to_host
+from ..backend import asarray, get_namespace, namespace_of, to_host
 
 
 class Integrator:
@@ -60,7 +60,7 @@ class Integrator:
     def from_state_dict(cls, opt, model, arrays, like=None):
         """The integrator saved by :meth:`state_dict`, on ``like``'s namespace and dtype
         (default: NumPy, the saved dtype)."""
-        xp = namespace_of(like) if like is not None else namespace_of(np.zeros(0))
+        xp = namespace_of(like) if like is not None else get_namespace("numpy")
         dtype = like.dtype if like is not None else arrays["theta"].dtype
         self = cls.__new__(cls)
         self.opt, self.model = opt, model

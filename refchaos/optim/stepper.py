@@ -21,7 +21,7 @@ round trip ``state_to_dict`` / ``state_from_dict``.
 A state is a frozen dataclass with an int field ``step`` (steps taken) and array fields (N,)
 or None (a buffer PyTorch has not created yet; it reads as 0 in the tangent map, which gives
 the same next state). The tangent rows of the buffers follow ``buffers`` (a tuple of field
-names); a buffer that is None reads as a zero array in the state the tangent block describes.
+names); a buffer that is None reads as zero in the state the tangent block describes.
 
 Registry: ``@register("name")`` on the class; :func:`get_optimizer` builds one by name.
 
@@ -131,14 +131,6 @@ class Stepper:
         """Y (n, K) split into [dtheta, db_1, ..., db_m], each (N, K)."""
         N = int(num_params)
         return [Y[i * N:(i + 1) * N, :] for i in range(1 + len(self.buffers))]
-
-    def buffer(self, state, name, theta):
-        """Buffer ``name`` of the state, zeros like theta where PyTorch has not created it."""
-        b = getattr(state, name)
-        if b is None:
-            xp = namespace_of(theta)
-            return xp.zeros_like(theta)
-        return b
 
     def require_plain_gradient(self, what):
         """PreconditionedMapError unless the step is a plain (scalar-lr) gradient step."""

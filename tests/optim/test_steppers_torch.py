@@ -20,9 +20,9 @@ import torch
 
 import refchaos as rc
 from refchaos.optim import get_optimizer
+from tests.optim.test_sgd import SIZES, torch_model  # the tanh MLP 5-7-3 (N = 66) and its torch twin
 from tests.tolerances import assert_normwise_close, rtol_for
 
-SIZES = [5, 7, 3]  # tanh MLP, N = 66
 B = 4
 STEPS = 100
 
@@ -51,14 +51,6 @@ TORCH_KEYS = {"sgd": {"v": "momentum_buffer"}, "adam": ADAM_KEYS, "adamw": ADAM_
 def case_id(case):
     name, _, kw = case
     return name + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
-
-
-def torch_model(theta):
-    net = torch.nn.Sequential(
-        torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.Tanh(), torch.nn.Linear(SIZES[1], SIZES[2])
-    ).double()
-    torch.nn.utils.vector_to_parameters(torch.from_numpy(theta.copy()), net.parameters())
-    return net
 
 
 def torch_buffer(topt, net, key):
