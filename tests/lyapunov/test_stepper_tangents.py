@@ -241,3 +241,14 @@ def test_resume_is_bitwise(name, kw, tmp_path):
     np.testing.assert_array_equal(me.trajectory, integ.result(1).trajectory)
     sp = lyapunov_spectrum(opt, model, theta, batch, STEPS - 1, k=3, qr_every=2, seed=6)
     assert sp.exponents.shape == (3,) and np.all(np.isfinite(sp.exponents))
+
+
+@pytest.mark.parametrize("name, kw", [("adam", dict(lr=0.05)), ("rmsprop", dict(lr=0.01, momentum=0.5))])
+def test_max_exponent_equals_qr_with_one_vector(name, kw):
+    """The renormalised vector is the 1 x 1 QR: same start (same seed), same exponent."""
+    model, theta, data = make(seed=3, steps=6)
+    opt = get_optimizer(name, **kw)
+    me = max_exponent(opt, model, theta, lambda t: data[t], 6, seed=9)
+    qr = lyapunov_spectrum(opt, model, theta, lambda t: data[t], 6, k=1, seed=9)
+    assert me.w.shape == (opt.tangent_dim(model.num_params),)
+    assert abs(me.exponent - float(qr.exponents[0])) <= rtol_for(6 * (model.num_params + B)) * (1 + abs(me.exponent))
