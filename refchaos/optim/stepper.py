@@ -23,7 +23,11 @@ or None (a buffer PyTorch has not created yet; it reads as 0 in the tangent map,
 the same next state). The tangent rows of the buffers follow ``buffers`` (a tuple of field
 names); a buffer that is None reads as zero in the state the tangent block describes.
 
-Registry: ``@register("name")`` on the class; :func:`get_optimizer` builds one by name.
+A stepper that needs more than the gradient overrides ``step`` and ``tangent_step`` (CGD
+projects the gradient and H dtheta with the step's spectrum and hands them to SGD's
+``update`` / ``tangent_update``). A new optimizer is one file: its state dataclass, the class
+with ``@register("name")``, and its import in :mod:`refchaos.optim`; :func:`get_optimizer`
+then builds it by name.
 
 Symbols
 -------
