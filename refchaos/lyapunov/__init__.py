@@ -7,9 +7,10 @@ analysis and the expected distance between initialisations.
 * :mod:`.perturbation`   H22 Sec. 4.2 directions, distance curves, Eq. (15) fit, Eq. (5) bounds
 * :mod:`.init_distance`  expected distance between two initialisations (H22 App. A.8)
 * :mod:`.local`          local exponents (Eq. (9)), Theorem 2.1 counts, gradient overlaps
-* :mod:`.tangent`        tangent maps of SGD / momentum / CGD steps (Eq. (8)), QR spectrum over training
+* :mod:`.tangent`        tangent maps of any stepper's steps, tangent matrix and QR spectrum over training
 * :mod:`.matrix`         finite-time Lyapunov matrix (Eq. (3)) and its eigenvectors
 * :mod:`.maxexp`         maximum exponent by one tangent vector
+* :mod:`.integrator`     resumable integrators (checkpoint and resume bitwise)
 """
 
 from .copies import CopiesError, CopiesResult, copies_exponent, saturation_window, weight_mask
@@ -29,11 +30,14 @@ from .perturbation import (
 )
 from .local import LocalSpectrum, gradient_overlap, local_analysis, local_exponents
 from .matrix import UnrepresentableError, lyapunov_matrix
-from .maxexp import MaxExponentRun, max_exponent
+from .integrator import Integrator
+from .maxexp import MaxExponentIntegrator, MaxExponentRun, max_exponent
 from .qr import QRAccumulator
 from .spectrum import SpectrumError, SpectrumHistory, spectrum
 from .tangent import (
+    SpectrumIntegrator,
     SpectrumRun,
+    TangentMatrixIntegrator,
     TangentMatrixRun,
     lyapunov_spectrum,
     tangent_dim,
@@ -50,5 +54,6 @@ __all__ = [
     "local_exponents", "gradient_overlap", "local_analysis", "LocalSpectrum",
     "lyapunov_matrix", "UnrepresentableError", "max_exponent", "MaxExponentRun",
     "tangent_step", "tangent_matrix", "lyapunov_spectrum", "tangent_dim", "TangentMatrixRun",
-    "SpectrumRun",
+    "SpectrumRun", "Integrator", "MaxExponentIntegrator", "SpectrumIntegrator",
+    "TangentMatrixIntegrator",
 ]

@@ -1,8 +1,8 @@
 """Maximum Lyapunov exponent by one tangent vector, renormalised every step.
 
 One tangent vector w rides along the training: w <- J(t) w with J(t) the Jacobian of the
-optimizer step (:func:`refchaos.lyapunov.tangent.tangent_step`: I - eta H for SGD, the 2N map
-with momentum, I - eta P H for CGD), renormalised every step. The growth factors
+optimizer step on its whole state (``opt.tangent_step``: I - eta H for SGD, the 2N map
+with momentum, I - eta P H for CGD, the 3N map of Adam), renormalised every step. The growth factors
 r(t) = ||J(t) w(t)|| with ||w(t)|| = 1 give the running exponent
 
     lambda_1(t) = 1 / (t - t0) sum_{s = t0}^{t - 1} ln r(s)
@@ -14,7 +14,7 @@ the 1 x 1 QR. Each step is one gradient plus one HVP in a shared pass
 
 Symbols
 -------
-w -> ``w`` (n, 1), n = N or 2N with momentum; ln r(s) -> ``log_growth``;
+w -> ``w`` (n, 1), n = ``opt.tangent_dim(N)``; ln r(s) -> ``log_growth``;
 lambda_1(t) -> ``running``; t0 -> ``transient``.
 """
 
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import asarray, host_rng, namespace_of, to_host
-from .tangent import _check_steps, tangent_dim, tangent_step
+from .integrator import Integrator
+from .tangent import _check_steps
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,95 @@ class MaxExponentRun:
     grad_norms: np.ndarray
 
 
+class MaxExponentIntegrator(Integrator):
+    """Resumable maximum exponent by one tangent vector (module docstring).
+
+    Parameters as :func:`max_exponent` (without ``batch``, ``steps`` and ``transient``, which
+    :meth:`result` takes); advance with :meth:`advance`, checkpoint with :meth:`state_dict`.
+    """
+
+    def __init__(self, opt, model, theta, seed=0, w0=None, state=None, record_every=1):
+        super().__init__(opt, model, theta, state)
+        xp, n = namespace_of(theta), self.n
+        if w0 is None:
+            w0 = asarray(host_rng(seed).standard_normal(n), xp, theta.dtype)
+        if w0.shape != (n,):
+            raise ValueError(f"w0 must have shape ({n},), got {tuple(w0.shape)}")
+        self.w = xp.reshape(w0 / xp.sqrt(xp.sum(w0 * w0)), (n, 1))
+        self.record_every = None if record_every is None else int(record_every)
+        self.logs = []  # ln r(s), 0-d arrays on theta's device (no host sync per step)
+        self.trajectory_steps, self.trajectory = [0], [theta]
+
+    def _advance_one(self, x, y):
+        xp = namespace_of(self.theta)
+        self.theta, self.state, Jw, info = self.opt.tangent_step(
+            self.model, self.theta, self.state, x, y, self.w)
+        r = xp.sqrt(xp.sum(Jw * Jw))  # growth factor of this step, ||w|| = 1
+        self.logs.append(xp.log(r))
+        self.w = Jw / r  # renormalise
+        done = self.t + 1
+        if self.record_every is not None and done % self.record_every == 0:
+            self.trajectory_steps.append(done)
+            self.trajectory.append(self.theta)
+        return info["grad_norm"]
+
+    def _arrays(self):
+        return {"w": np.array(to_host(self.w), copy=True), "log_growth": self.log_growth(),
+                "record_every": np.asarray(-1 if self.record_every is None else self.record_every,
+                                           dtype=np.int64),
+                "trajectory_steps": np.asarray(self.trajectory_steps, dtype=np.int64),
+                "trajectory": np.stack([np.array(to_host(th), copy=True) for th in self.trajectory])}
+
+    def _load(self, arrays, xp, dtype):
+        self.w = asarray(arrays["w"], xp, dtype)
+        self.logs = [asarray(a, xp, dtype) for a in np.asarray(arrays["log_growth"])]
+        every = int(arrays["record_every"])
+        self.record_every = None if every < 0 else every
+        self.trajectory_steps = [int(s) for s in np.asarray(arrays["trajectory_steps"])]
+        self.trajectory = [asarray(th, xp, dtype) for th in np.asarray(arrays["trajectory"])]
+
+    def log_growth(self):
+        """ln r(s) of the steps taken, host float64 (t,)."""
+        if not self.logs:
+            return np.zeros(0, dtype=np.float64)
+        xp = namespace_of(self.theta)
+        return np.asarray(to_host(xp.stack(self.logs)), dtype=np.float64)
+
+    def result(self, transient=0):
+        """The :class:`MaxExponentRun` after the steps taken so far, averaging from ``transient``."""
+        xp = namespace_of(self.theta)
+        T = self.t
+        if not 0 <= int(transient) < T:
+            raise ValueError(f"transient must lie in [0, steps) = [0, {T}), got {transient}")
+        log_growth = self.log_growth()
+        bad = np.flatnonzero(~np.isfinite(log_growth))
+        if bad.size:
+            raise FloatingPointError(
+                f"the tangent vector collapsed or overflowed at step {bad[0]} "
+                f"(ln r = {log_growth[bad[0]]}); the exponent is undefined there"
+            )
+        traj_steps, traj = list(self.trajectory_steps), list(self.trajectory)
+        if traj_steps[-1] != T:
+            traj_steps.append(T)
+            traj.append(self.theta)
+        running = np.full(T, math.nan)
+        t0 = int(transient)
+        running[t0:] = np.cumsum(log_growth[t0:]) / np.arange(1, T - t0 + 1)
+        return MaxExponentRun(theta=self.theta, state=self.state, w=xp.reshape(self.w, (self.n,)),
+                              log_growth=log_growth, running=running, exponent=float(running[-1]),
+                              trajectory_steps=np.asarray(traj_steps),
+                              trajectory=xp.stack(traj, axis=0),
+                              grad_norms=np.asarray(self.grad_norms))
+
+
 def max_exponent(opt, model, theta, batch, steps, transient=0, seed=0, w0=None, state=None,
                  record_every=1):
     """Train for ``steps`` steps and return the running maximum Lyapunov exponent.
 
     Parameters
     ----------
-    opt : SGD or CGD
+    opt : Stepper
+        Any optimizer of :mod:`refchaos.optim` (its tangent map on the whole state).
     model : Model
     theta : array (N,)
         Start point; not modified.
@@ -68,50 +151,18 @@ def max_exponent(opt, model, theta, batch, steps, transient=0, seed=0, w0=None, 
     seed : int
         Host seed of the random unit start vector (when ``w0`` is None).
     w0 : array (n,) or None
-        Start tangent vector (normalised on entry); n = N, or 2N with momentum.
-    state : OptState or None
+        Start tangent vector (normalised on entry); n = ``opt.tangent_dim(N)``.
+    state : optimizer state or None
         Optimizer state to continue from (default: ``opt.init(theta)``).
     record_every : int or None
         Keep theta every this many steps in ``trajectory`` (and the last); None: only
         theta(0) and theta(T).
+
+    The resumable form is :class:`MaxExponentIntegrator`.
     """
-    xp = namespace_of(theta)
     T = _check_steps(steps)
     if not 0 <= int(transient) < T:
         raise ValueError(f"transient must lie in [0, steps) = [0, {T}), got {transient}")
-    n = tangent_dim(opt, model)
-    if w0 is None:
-        w0 = asarray(host_rng(seed).standard_normal(n), xp, theta.dtype)
-    if w0.shape != (n,):
-        raise ValueError(f"w0 must have shape ({n},), got {tuple(w0.shape)}")
-    w = xp.reshape(w0 / xp.sqrt(xp.sum(w0 * w0)), (n, 1))
-    state = opt.init(theta) if state is None else state
-    traj_steps, traj = [0], [theta]
-    logs, grad_norms = [], []
-    for t in range(T):
-        x, y = batch(t)
-        theta, state, Jw, info = tangent_step(opt, model, theta, state, x, y, w)
-        r = xp.sqrt(xp.sum(Jw * Jw))  # growth factor of this step, ||w|| = 1
-        logs.append(xp.log(r))
-        w = Jw / r  # renormalise
-        grad_norms.append(info["grad_norm"])
-        if record_every is not None and ((t + 1) % int(record_every) == 0 or t + 1 == T):
-            traj_steps.append(t + 1)
-            traj.append(theta)
-    if record_every is None:
-        traj_steps.append(T)
-        traj.append(theta)
-    log_growth = np.asarray(to_host(xp.stack(logs)), dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(log_growth))
-    if bad.size:
-        raise FloatingPointError(
-            f"the tangent vector collapsed or overflowed at step {bad[0]} "
-            f"(ln r = {log_growth[bad[0]]}); the exponent is undefined there"
-        )
-    running = np.full(T, math.nan)
-    t0 = int(transient)
-    running[t0:] = np.cumsum(log_growth[t0:]) / np.arange(1, T - t0 + 1)
-    return MaxExponentRun(theta=theta, state=state, w=xp.reshape(w, (n,)), log_growth=log_growth,
-                          running=running, exponent=float(running[-1]),
-                          trajectory_steps=np.asarray(traj_steps), trajectory=xp.stack(traj, axis=0),
-                          grad_norms=np.asarray(grad_norms))
+    integ = MaxExponentIntegrator(opt, model, theta, seed=seed, w0=w0, state=state,
+                                  record_every=record_every)
+    return integ.advance(batch, T).result(transient)

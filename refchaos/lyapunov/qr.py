@@ -19,8 +19,9 @@ lambda_j -> ``exponents()``.
 from __future__ import annotations
 
 import array_api_compat
+import numpy as np
 
-from ..backend import is_floating, namespace_of
+from ..backend import asarray, is_floating, namespace_of, to_host
 
 
 class QRAccumulator:
@@ -87,3 +88,26 @@ class QRAccumulator:
         if self.accumulated_steps == 0:
             raise RuntimeError("no steps accumulated yet (still in the transient)")
         return self.log_r / self.accumulated_steps
+
+    def state_dict(self, prefix="qr_"):
+        """The accumulator as host arrays (exact copies), for a checkpoint."""
+        ints = dict(transient=self.transient, qr_every=self.qr_every, step=self.step,
+                    accumulated_steps=self.accumulated_steps, since_qr=self._since_qr)
+        out = {prefix + k: np.asarray(v, dtype=np.int64) for k, v in ints.items()}
+        out[prefix + "Q"] = np.array(to_host(self.Q), copy=True)
+        out[prefix + "log_r"] = np.array(to_host(self.log_r), copy=True)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, arrays, xp, dtype, prefix="qr_"):
+        """The accumulator saved by :meth:`state_dict`, restored without a QR (which would round)."""
+        self = cls.__new__(cls)
+        self._xp = xp
+        self.transient = int(arrays[prefix + "transient"])
+        self.qr_every = int(arrays[prefix + "qr_every"])
+        self.step = int(arrays[prefix + "step"])
+        self.accumulated_steps = int(arrays[prefix + "accumulated_steps"])
+        self._since_qr = int(arrays[prefix + "since_qr"])
+        self.Q = asarray(arrays[prefix + "Q"], xp, dtype)
+        self.log_r = asarray(arrays[prefix + "log_r"], xp, dtype)
+        return self

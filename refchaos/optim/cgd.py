@@ -49,10 +49,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import namespace_of, to_host
+from ..backend import namespace_of, to_float, to_host
 from ..curvature import spectrum
 from .eigensets import ZERO_TOL, check_zero_tol, classify, count, eigenvalue_counts
-from .sgd import SGD, _norm
+from .sgd import SGD
+from .stepper import Stepper, norm, register
 
 PRUNE_SETS = ("none", "chaotic", "negative", "positive")
 SELECTIONS = ("top", "top_exponent", "random")
@@ -83,12 +84,19 @@ class Pruning:
         return u - part if self.kind == "pruned" else part  # Eq. (11)
 
 
-class CGD(SGD):
+@register("cgd")
+class CGD(Stepper):
     """Chaos-sensitive gradient descent, Theorem 2.2 (Eqs. (10)-(12)) of Herrmann et al. 2022.
+
+    A projection composed around :class:`~refchaos.optim.SGD`: each step projects the loss
+    gradient (Eq. (11)) and hands it to the SGD update, and its tangent map hands the SGD
+    tangent map the projected H dtheta, P H dtheta with P held fixed (Eq. (12) in its
+    fixed-projector reading, :mod:`refchaos.lyapunov.tangent`). The state and its tangent rows
+    are SGD's.
 
     Parameters
     ----------
-    lr, momentum, weight_decay : float
+    lr, momentum, weight_decay, dampening, nesterov : float, bool
         As :class:`~refchaos.optim.SGD` (PyTorch conventions).
     prune : {"chaotic", "negative", "positive", "none"}
         The eigenvalue set S to project off (module docstring).
@@ -112,8 +120,9 @@ class CGD(SGD):
 
     def __init__(self, lr, prune="chaotic", k=None, select="top", start=0, momentum=0.0,
                  weight_decay=0.0, seed=0, zero_tol=ZERO_TOL, prune_zero=False,
-                 spectrum_method="auto", replacement=False):
-        super().__init__(lr, momentum=momentum, weight_decay=weight_decay)
+                 spectrum_method="auto", replacement=False, dampening=0.0, nesterov=False):
+        self.base = SGD(lr, momentum=momentum, weight_decay=weight_decay, dampening=dampening,
+                        nesterov=nesterov)
         if prune not in PRUNE_SETS:
             raise ValueError(f"unknown prune set {prune!r}; choose one of {', '.join(PRUNE_SETS)}")
         if select not in SELECTIONS:
@@ -134,9 +143,59 @@ class CGD(SGD):
         self.spectrum_method = spectrum_method
         self.replacement = bool(replacement)
 
+    # The SGD hyper-parameters and state layout are the base stepper's.
+    lr = property(lambda self: self.base.lr)
+    momentum = property(lambda self: self.base.momentum)
+    weight_decay = property(lambda self: self.base.weight_decay)
+    dampening = property(lambda self: self.base.dampening)
+    nesterov = property(lambda self: self.base.nesterov)
+    buffers = property(lambda self: self.base.buffers)
+
     def __repr__(self):
         return (f"CGD(lr={self.lr}, prune={self.prune!r}, k={self.k}, select={self.select!r}, "
                 f"start={self.start}, momentum={self.momentum}, weight_decay={self.weight_decay})")
+
+    def init(self, theta):
+        """The SGD state before the first step."""
+        return self.base.init(theta)
+
+    def update(self, theta, state, g):
+        """The SGD update for an already projected gradient g (N,): (theta, state)."""
+        return self.base.update(theta, state, g)
+
+    def step(self, model, theta, state, x, y):
+        """One CGD step on (x, y): (theta, state, info).
+
+        ``info`` holds ``step``, ``loss`` (before the step), ``grad_norm`` ||g|| (before
+        projection and weight decay) and the projection's entries (:meth:`pruning_info`).
+        """
+        loss, g = model.loss_and_grad(theta, x, y)
+        pr = self.pruning(model, theta, x, y, state.step)
+        gp = g if pr is None else pr.project(g)  # Eq. (11)
+        theta_new, state_new = self.base.update(theta, state, gp)  # Eq. (12)
+        info = {"step": state.step, "loss": to_float(loss), "grad_norm": norm(g)}
+        info.update(self.pruning_info(pr, gp))
+        return theta_new, state_new, info
+
+    def tangent_step(self, model, theta, state, x, y, Y):
+        """One CGD step and its tangent map on Y (n, K), the projector P held fixed.
+
+        J Y is SGD's tangent map (:meth:`SGD.tangent_update`) fed P H dtheta for H dtheta:
+        (I - eta P H) Y without momentum, the fixed-projector reading of Eq. (12).
+        """
+        dtheta = self.check_block(Y, model.num_params)
+        pr = self.pruning(model, theta, x, y, state.step)
+        g, HY = model.grad_and_hvp(theta, x, y, dtheta)  # g (N,), H dtheta (N, K)
+        gp = g if pr is None else pr.project(g)  # Eq. (11)
+        dg = HY if pr is None else pr.project(HY)  # P H dtheta, P fixed
+        theta_new, state_new, JY = self.base.tangent_update(theta, state, gp, Y, dg)
+        info = {"step": state.step, "grad_norm": norm(g)}
+        info.update(self.pruning_info(pr, gp))
+        return theta_new, state_new, JY, info
+
+    def tangent_update(self, theta, state, g, Y, dg):
+        """SGD's tangent update for a projected gradient g and projected dg = P H dtheta."""
+        return self.base.tangent_update(theta, state, g, Y, dg)
 
     def pruning(self, model, theta, x, y, step):
         """The :class:`Pruning` of step ``step`` at theta on (x, y); None before ``start``."""
@@ -199,9 +258,9 @@ class CGD(SGD):
         """``n_pruned``, ``n_candidates`` (|S| before k), ``counts``, ``projected_grad_norm``."""
         if pruning is None:  # before ``start``: an SGD step, no spectrum taken
             return {"n_pruned": 0, "n_candidates": None, "counts": None,
-                    "projected_grad_norm": _norm(gp)}
+                    "projected_grad_norm": norm(gp)}
         return {"n_pruned": pruning.n_pruned, "n_candidates": pruning.n_candidates,
-                "counts": dict(pruning.counts), "projected_grad_norm": _norm(gp)}
+                "counts": dict(pruning.counts), "projected_grad_norm": norm(gp)}
 
 
 
