@@ -19,7 +19,8 @@ changing one ingredient at a time, on the same trajectory, batches and perturbat
 4. linear regime: copy 1's L2 log ratio ln(d_1(t)/d_1(0)) against ln ||Y(t) delta_1|| /
    ||delta_1|| while d_1(t) < LINEAR_D (Eq. (6) of Herrmann et al. 2022: a copy is theta +
    Y(t) delta to first order), their largest difference;
-5. eps -> 0: the J25 estimator with eps = 1e-4, 1e-8, 1e-12 (the fit window lengthens as the
+5. transient: the tangent's mean growth rate over the first and the second half of the run;
+6. eps -> 0: the J25 estimator with eps = 1e-4, 1e-8, 1e-12 (the fit window lengthens as the
    saturation moves later).
 
 Statements tested (criteria fixed before the run):
@@ -113,6 +114,8 @@ def compare(setup, copies):
             "tangent_delta_j25_window": slope(log_tan, a, b),
             "tangent_random_j25_window": slope(log_rand, a, b),
             "tangent_random": tan_rand.exponent, "tangent_delta": tan_d.exponent,
+            "tangent_first_half": float(np.mean(tan_rand.log_growth[:T // 2])),
+            "tangent_second_half": float(np.mean(tan_rand.log_growth[T // 2:])),
             "linear_steps": t_lin,
             "copy1_l2_linear_window": slope(log_copy, 0, t_lin - 1) if lin_ok else math.nan,
             "tangent_delta_linear_window": slope(log_tan, 0, t_lin - 1) if lin_ok else math.nan,
