@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, fmt, parser, save_figure, write_report  # noqa: E402
 
 from refchaos.backend import host_rng  # noqa: E402
 from refchaos.experiments import RunConfig  # noqa: E402
@@ -148,9 +148,7 @@ def _figure(path, dist, acc, per_epoch):
     ax_a.set_xlabel("epoch")
     ax_a.set_ylabel("test accuracy")
     ax_a.legend(fontsize=6)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, fmt, parser, save_figure, write_report  # noqa: E402
 
 from refchaos.backend import host_rng  # noqa: E402
 from refchaos.experiments import RunConfig  # noqa: E402
@@ -157,8 +157,8 @@ def main(argv=None):
     size = (f"{cfg.dataset}, {cfg.model} {cfg.activation}, N = {N}, batch {BATCH_SIZE}, lr {cfg.lr:g}, "
             f"{steps} steps, eps {list(EPSILONS)}, float32 vs float64, seed {SEED}")
     write_report(args.out, NAME, claims,
-                 {**params, "activation": cfg.activation, "epsilons": list(EPSILONS), "random_dev": RANDOM_DEV,
-                  "linear_dev": LINEAR_DEV, "seed": SEED},
+                 {**params, "activation": cfg.activation, "epsilons": list(EPSILONS),
+                  "random_dev": RANDOM_DEV, "linear_dev": LINEAR_DEV, "seed": SEED},
                  size, extra={"deviation": dev, "gap": gap, "tangent_growth_final": float(linear[-1])},
                  started=started, argv=argv)
     return 0
@@ -177,9 +177,7 @@ def _figure(path, dist, linear):
         ax.set_title(f"{dtype}: d(t) / (d(0) |Y(t) w|)")
         ax.set_xlabel("step")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, parser, write_report  # noqa: E402
+from _claims import Claim, parser, save_figure, write_report  # noqa: E402
 
 from refchaos.backend import to_host  # noqa: E402
 from refchaos.curvature import dense_spectrum  # noqa: E402
@@ -106,9 +106,7 @@ def _figure(path, lam):
     ax.set_yscale("log")
     ax.set_xlabel("log10 |lambda|")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, fmt, parser, save_figure, write_report  # noqa: E402
 
 from refchaos.experiments import RunConfig  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
@@ -214,9 +214,7 @@ def _figure(path, points):
     ax.set_yscale("symlog", linthresh=1e-4)
     ax.set_ylabel("exponent per epoch")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":
