@@ -30,9 +30,9 @@ does (``luisherrmann/chaotic_neurips22``: ``calc_update`` in ``experiments/optim
 ``log_eigval_metrics`` in ``experiments/models/skeletons.py``): by the raw sign, negative
 lambda < 0, positive lambda > 0, zero lambda == 0 exactly; chaotic (1 - eta lambda)^2 > 1
 evaluated in the eigenvalues' dtype (their CGD keeps (1 - eta lambda)^2 <= 1). Rounding-noise
-null directions then count as negative or positive, and a noise eigenvalue counts as chaotic
-once eta |lambda| exceeds about half the dtype's unit roundoff, so the chaotic count grows with
-eta. ``zero_tol`` is not used by that convention.
+null directions then count as negative or positive, and a negative noise eigenvalue counts as
+chaotic once eta |lambda| exceeds about the dtype's unit roundoff (2^-53 in float64), so the
+chaotic count grows with eta. ``zero_tol`` is not used by that convention.
 
 Symbols: eta -> ``lr``; lambda_i -> ``lam`` (n,).
 """
