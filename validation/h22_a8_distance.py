@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, finite, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, finite, fmt, parser, save_figure, write_report  # noqa: E402
 
 from refchaos.lyapunov import (expected_init_distance, monte_carlo_init_distance,  # noqa: E402
                                paper_reading_a8)
@@ -106,9 +106,7 @@ def _figure(path, samples, results):
         ax.set_title(f"{name} (N = {r['num_params']})")
         ax.set_xlabel("|theta - theta'|")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,16 @@
 What H22 report (abstract and Fig. 1): "the negative eigenspectrum - and thus directions of
 local chaos - cannot be removed from SGD without hurting training performance"; CGD pruning the
 chaotic (Eq. (10)) or the negative directions trains worse than SGD. The positive-pruning
-control (keep only lambda < 0) is read as stopping learning altogether. This script trains all
-four variants from the same theta(0) on the same batches (:func:`refchaos.experiments.run_prune`)
+control (keep only lambda < 0), in H22's Fig. 1 caption: "Pruning of the full positive spectrum
+(red) only has a small effect on training performance, while negative and chaotic pruning
+strongly limits the network's ability to learn"; Sec. 4.1: "the ANNs trained in this way fare
+much better than their counterparts with negative pruning". This script trains all four
+variants from the same theta(0) on the same batches (:func:`refchaos.experiments.run_prune`)
 and tests each statement on the final training-set loss:
 
 * chaotic / negative hurt:  final train loss of the variant > final train loss of SGD
-* positive stops learning:  train-loss drop (step 0 -> end) < STOP_FRACTION x SGD's drop
+* positive has a small effect:  train-loss drop (step 0 -> end) >= SMALL_EFFECT x SGD's drop,
+  and final train loss below the negative-pruning variant's
 
 Quick mode: the embedded digits (8x8), MLP 64-8-10 ReLU (610 parameters), batch 8, lr 0.1,
 100 steps (a few seconds). Full mode: H22's setup, USPS 16x16 standardised, MLP 256-20-10
@@ -40,7 +44,7 @@ BATCH_SIZE = 8  # H22
 QUICK = dict(dataset="digits", model="mlp:8", lr=0.1, steps=100, every=25)
 FULL = dict(dataset="usps", model="mlp:20", lr=1e-3, epochs=40, every=912)  # H22: 912 steps/epoch
 ACTIVATION = "relu"  # H22's MLP and CNN
-STOP_FRACTION = 0.1  # "stops learning": less than this fraction of SGD's loss drop
+SMALL_EFFECT = 0.5  # "only a small effect": at least this fraction of SGD's loss drop
 NAME = "h22_fig1_pruning"
 
 
@@ -84,14 +88,21 @@ def claims_from(table):
             holds=bool(finite(lv, sgd_final) and lv > sgd_final),
             criterion="final train loss of the variant > SGD's"))
     drop = loss_at("positive", "first") - loss_at("positive", "last")
+    pos_final, neg_final = loss_at("positive", "last"), loss_at("negative", "last")
     rows.append(Claim(
-        claim="pruning the positive directions stops learning",
-        paper="H22 Fig. 1 (positive-pruning control)",
-        measured=(f"loss drop {fmt(drop)} vs SGD {fmt(sgd_drop)}; test acc "
-                  f"{fmt(last('positive', 'test_accuracy'), 3)}; mean pruned "
+        claim="pruning the positive directions has only a small effect on training",
+        paper=("H22 Fig. 1 caption: 'Pruning of the full positive spectrum (red) only has a small "
+               "effect on training performance'"),
+        measured=(f"loss drop {fmt(drop)} vs SGD {fmt(sgd_drop)}; final train loss {fmt(pos_final)}"
+                  f" vs negative-pruning {fmt(neg_final)}; test acc "
+                  f"{fmt(last('positive', 'test_accuracy'), 3)} (SGD "
+                  f"{fmt(last('sgd', 'test_accuracy'), 3)}, negative "
+                  f"{fmt(last('negative', 'test_accuracy'), 3)}); mean pruned "
                   f"{fmt(np.nanmean(table['positive']['n_pruned']), 3)}"),
-        holds=bool(finite(drop, sgd_drop) and sgd_drop > 0 and drop < STOP_FRACTION * sgd_drop),
-        criterion=f"train-loss drop < {STOP_FRACTION} x SGD's drop"))
+        holds=bool(finite(drop, sgd_drop, pos_final, neg_final) and sgd_drop > 0
+                   and drop >= SMALL_EFFECT * sgd_drop and pos_final < neg_final),
+        criterion=(f"train-loss drop >= {SMALL_EFFECT} x SGD's drop and final train loss < "
+                   "the negative-pruning variant's")))
     return rows
 
 
@@ -111,7 +122,7 @@ def main(argv=None):
     claims = claims_from(table)
     size = (f"{cfg.dataset}, {cfg.model} {cfg.activation}, N = {summary['num_params']}, batch "
             f"{cfg.batch_size}, lr {cfg.lr:g}, {summary['steps']} steps, seed {SEED}")
-    write_report(out, NAME, claims, {"config": cfg.to_dict(), "stop_fraction": STOP_FRACTION},
+    write_report(out, NAME, claims, {"config": cfg.to_dict(), "small_effect": SMALL_EFFECT},
                  size, extra={"final": summary["final"]}, started=started, argv=argv)
     return 0
 

@@ -10,8 +10,9 @@ Eq. (15) fit d^2 = alpha t^2 + beta t + eps^2 and the Eq. (5) bounds eps e^{lamb
 * distances follow sqrt(alpha t^2 + beta t) (linear divergence plus a random walk): for every
   strategy, the relative RMS residual of the fit, ||fit - d|| / ||d|| over the steps where the
   fit is real, is below FIT_RESIDUAL_MAX
-* distances stay far below the exponential upper bound: d(T) < FAR_BELOW x eps e^{lambda_1 T}
-  for every strategy
+* the upper bound of Eq. (5) holds (H22 Sec. 4.2: "Both bounds hold for our choice of eps =
+  0.1"): d(T) < eps e^{lambda_1 T} for every strategy; max_t d(t) / (eps e^{lambda_1 t}) is
+  reported beside it (over t < T the finite-time exponent can exceed lambda_1(T))
 
 Quick mode: digits, MLP 64-8-10 ReLU (610 parameters), batch 8, lr 0.1, 300 steps, the 600
 leading Lyapunov vectors (the last 10 singular values of Y(300) are below float64 resolution,
@@ -45,7 +46,6 @@ EPS = (0.1,)  # H22's perturbation size
 QUICK = dict(dataset="digits", model="mlp:8", lr=0.1, steps=300, k=600)
 FULL = dict(dataset="usps", model="mlp:20", lr=1e-3, steps=912, k=2000)
 FIT_RESIDUAL_MAX = 0.2  # "follows Eq. (15)": fit within 20 % RMS of the measured distances
-FAR_BELOW = 0.5  # "far below": under half the exponential upper bound at the last step
 NAME = "h22_fig3_perturbation"
 
 
@@ -66,7 +66,7 @@ def main(argv=None):
     out = Path(args.out)
     summary = run_perturb(cfg, out / "perturb", eps=EPS, k=params["k"], progress=print)
     table = read_table(out / "perturb" / "perturb.csv")
-    residuals, ratios = {}, {}
+    residuals, ratios, worst = {}, {}, {}
     with np.errstate(invalid="ignore"):
         for (strategy, eps), cols in table.items():
             d, fit, upper = cols["distance"], cols["fit"], cols["upper_bound"]
@@ -74,24 +74,28 @@ def main(argv=None):
             residuals[strategy] = (float(np.linalg.norm(fit[ok] - d[ok]) / np.linalg.norm(d[ok]))
                                    if ok.any() else float("nan"))
             ratios[strategy] = float(d[-1] / upper[-1])
+            worst[strategy] = float(np.nanmax(d[1:] / upper[1:]))
     res_text = ", ".join(f"{s} {fmt(r, 3)}" for s, r in residuals.items())
     ratio_text = ", ".join(f"{s} {fmt(r, 3)}" for s, r in ratios.items())
+    worst_text = ", ".join(f"{s} {fmt(r, 3)}" for s, r in worst.items())
     claims = [
         Claim("distances grow as sqrt(alpha t^2 + beta t) (linear divergence plus random walk)",
               "H22 Fig. 3, Eq. (15)", f"relative RMS residual of the fit: {res_text}",
               bool(finite(*residuals.values()) and max(residuals.values()) < FIT_RESIDUAL_MAX),
               f"residual < {FIT_RESIDUAL_MAX} for every strategy"),
-        Claim("distances stay far below the exponential upper bound of Eq. (5)",
-              "H22 Fig. 3, Eq. (5)",
-              f"lambda_1 = {fmt(summary['lambda_1'])} per step; d(T) / (eps e^(lambda_1 T)): {ratio_text}",
-              bool(finite(*ratios.values()) and max(ratios.values()) < FAR_BELOW),
-              f"d(T) < {FAR_BELOW} x eps e^(lambda_1 T) for every strategy"),
+        Claim("the exponential upper bound of Eq. (5) holds",
+              "H22 Sec. 4.2 'Theoretical bounds': 'Both bounds hold for our choice of' eps = 0.1",
+              f"lambda_1 = {fmt(summary['lambda_1'])} per step; d(T) / (eps e^(lambda_1 T)): "
+              f"{ratio_text}; max over t >= 1 of d(t) / (eps e^(lambda_1 t)): {worst_text}",
+              bool(finite(*ratios.values()) and max(ratios.values()) < 1.0),
+              "d(T) < eps e^(lambda_1 T) for every strategy"),
     ]
     size = (f"{cfg.dataset}, {cfg.model} {ACTIVATION}, N = {summary['num_params']}, batch "
             f"{BATCH_SIZE}, lr {cfg.lr:g}, {params['steps']} steps, k = {params['k']}, eps "
             f"{EPS[0]:g}, seed {SEED}")
     write_report(out, NAME, claims, {**params, "eps": list(EPS)}, size,
                  extra={"fit_residual": residuals, "ratio_to_upper_bound": ratios,
+                        "max_ratio_to_upper_bound": worst,
                         "final_distance": summary["final_distance"]}, started=started, argv=argv)
     return 0
 

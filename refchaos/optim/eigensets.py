@@ -23,6 +23,17 @@ eta max|lambda| of order 1 grows a perturbation by e^(1e-5) over 10^5 steps: ind
 from 1. Such directions are *zero*: local exponent 0, neither negative, positive nor chaotic,
 and never pruned by default. ``zero_tol=0`` gives the raw sign tests.
 
+The released code's convention
+------------------------------
+``convention="released"`` (off by default) counts and classifies as the authors' released code
+does (``luisherrmann/chaotic_neurips22``: ``calc_update`` in ``experiments/optim/cgd.py`` and
+``log_eigval_metrics`` in ``experiments/models/skeletons.py``): by the raw sign, negative
+lambda < 0, positive lambda > 0, zero lambda == 0 exactly; chaotic (1 - eta lambda)^2 > 1
+evaluated in the eigenvalues' dtype (their CGD keeps (1 - eta lambda)^2 <= 1). Rounding-noise
+null directions then count as negative or positive, and a negative noise eigenvalue counts as
+chaotic once eta |lambda| exceeds about the dtype's unit roundoff (2^-53 in float64), so the
+chaotic count grows with eta. ``zero_tol`` is not used by that convention.
+
 Symbols: eta -> ``lr``; lambda_i -> ``lam`` (n,).
 """
 
@@ -35,6 +46,7 @@ from ..backend import namespace_of, to_host
 ZERO_TOL = 1e-10  # |lambda| <= ZERO_TOL * max|lambda| is a zero eigenvalue (module docstring).
 
 EIGENSPACES = ("negative", "positive", "zero", "chaotic")
+CONVENTIONS = ("refchaos", "released")  # Theorem 2.1 with a zero tolerance; the released code's rule.
 
 
 def check_lr(lr):
@@ -69,14 +81,25 @@ def zero_mask(lam, zero_tol=ZERO_TOL):
     return xp.abs(lam) <= tol * scale
 
 
-def classify(lam, lr, zero_tol=ZERO_TOL):
+def check_convention(convention):
+    """The convention name, or ValueError unless it is one of :data:`CONVENTIONS`."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    return convention
+
+
+def classify(lam, lr, zero_tol=ZERO_TOL, *, convention="refchaos"):
     """Masks (n,) of the eigenspaces ``negative``, ``positive``, ``zero``, ``chaotic``.
 
     Zero eigenvalues (:func:`zero_mask`) belong to ``zero`` only. Theorem 2.1, Eq. (10):
     chaotic iff lam < 0 or lam > 2 / lr, among the non-zero ones; the boundaries lam = 0 and
     lam = 2 / lr have local exponent 0 and are not chaotic.
+
+    ``convention="released"``: the released code's raw-sign rule (module docstring).
     """
     lr = check_lr(lr)
+    if check_convention(convention) == "released":
+        return _classify_released(lam, lr)
     zero = zero_mask(lam, zero_tol)
     nonzero = ~zero
     negative = nonzero & (lam < 0)
@@ -85,13 +108,21 @@ def classify(lam, lr, zero_tol=ZERO_TOL):
     return {"negative": negative, "positive": positive, "zero": zero, "chaotic": chaotic}
 
 
-def eigenvalue_counts(lam, lr, zero_tol=ZERO_TOL, dim=None):
+def _classify_released(lam, lr):
+    """Raw-sign masks; chaotic by the squared one-step factor of Eq. (9), in lam's dtype."""
+    factor_sq = (1 - lr * lam) ** 2  # exp(2 x local exponent), Eq. (9)
+    return {"negative": lam < 0, "positive": lam > 0, "zero": lam == 0,
+            "chaotic": factor_sq > 1}
+
+
+def eigenvalue_counts(lam, lr, zero_tol=ZERO_TOL, dim=None, *, convention="refchaos"):
     """Counts (Python ints) of negative, positive, zero and chaotic eigenvalues.
 
     ``dim`` is the full dimension N when ``lam`` holds only some eigenvalues (the non-zero
-    ones): the missing ``dim - n`` count as zero. By default dim = n.
+    ones): the missing ``dim - n`` count as zero. By default dim = n. ``convention`` as in
+    :func:`classify`.
     """
-    masks = classify(lam, lr, zero_tol)
+    masks = classify(lam, lr, zero_tol, convention=convention)
     n = lam.shape[0]
     dim = n if dim is None else int(dim)
     if dim < n:
