@@ -33,6 +33,7 @@ def info(backend):
 
 def _register():
     from refchaos_cli.audit import audit
+    from refchaos_cli.curvature import curvature
     from refchaos_cli.data import data
     from refchaos_cli.perturb import perturb
     from refchaos_cli.plot import plot
@@ -42,6 +43,7 @@ def _register():
 
     for command in (run, sweep, prune, perturb, plot, data, audit):
         main.add_command(command)
+    main.add_command(curvature)
 
 
 _register()

@@ -33,7 +33,7 @@ DEFAULT_SIGMA2 = 1e-5  # kernel variance per unit of spectrum width (the common 
 DEFAULT_OVERHEAD = 0.01  # grid margin beyond [lambda_min, lambda_max], in eigenvalue units
 
 
-def spectral_density(lam, grid, sigma2, num_params=None, normalize=False):
+def spectral_density(lam, grid, sigma2, num_params=None, normalize=False, weights=None):
     """rho_s(t) (T,) on ``grid`` (T,) from eigenvalues ``lam`` (n,) by Eq. (R1).
 
     Parameters
@@ -41,25 +41,34 @@ def spectral_density(lam, grid, sigma2, num_params=None, normalize=False):
     lam : (n,) eigenvalues; ``num_params`` N >= n counts N - n further zero eigenvalues.
     sigma2 : float > 0, the variance of the Gaussian kernel.
     normalize : rescale to unit mass on the grid (needs a uniform grid of >= 2 points).
+    weights : (n,), optional
+        Quadrature weights w_i in place of 1/N: sum_i w_i phi_s(t - lam_i), the form of one
+        SLQ run (Ritz values and squared first components); ``num_params`` is then unused.
     """
     xp = namespace_of(lam, grid)
     if not sigma2 > 0:
         raise ValueError(f"sigma2 must be positive, got {sigma2}")
     n = lam.shape[0]
+    norm = 1.0 / math.sqrt(2.0 * math.pi * sigma2)
+    if weights is not None:
+        u = grid[:, None] - lam[None, :]  # (T, n)
+        rho = norm * xp.sum(weights[None, :] * xp.exp(-(u * u) / (2.0 * sigma2)), axis=1)
+        return _normalized(rho, grid, xp) if normalize else rho
     N = n if num_params is None else int(num_params)
     if N < n or N < 1:
         raise ValueError(f"num_params ({num_params}) must be >= the {n} eigenvalues given and >= 1")
-    norm = 1.0 / math.sqrt(2.0 * math.pi * sigma2)
     u = grid[:, None] - lam[None, :]  # (T, n)
     rho = xp.sum(xp.exp(-(u * u) / (2.0 * sigma2)), axis=1)  # Eq. (R1), non-zero eigenvalues
     rho = rho + (N - n) * xp.exp(-(grid * grid) / (2.0 * sigma2))  # the N - n zeros
     rho = norm * rho / N
-    if normalize:
-        if grid.shape[0] < 2:
-            raise ValueError("normalize needs a grid of at least two points")
-        dt = grid[1] - grid[0]
-        rho = rho / (xp.sum(rho) * dt)
-    return rho
+    return _normalized(rho, grid, xp) if normalize else rho
+
+
+def _normalized(rho, grid, xp):
+    """rho rescaled to unit mass on the uniform grid: sum rho dt = 1."""
+    if grid.shape[0] < 2:
+        raise ValueError("normalize needs a grid of at least two points")
+    return rho / (xp.sum(rho) * (grid[1] - grid[0]))
 
 
 def default_grid(lam_min, lam_max, xp, dtype, num_bins=DEFAULT_BINS, overhead=DEFAULT_OVERHEAD):

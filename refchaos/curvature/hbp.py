@@ -45,10 +45,10 @@ def _check_kinds(model):
         has_params = bool(model.layout.shapes[i])
         if has_params and layer.kind not in PARAMETER_KINDS:
             raise CurvatureLayerError(
-                f"layer {i} ({layer!r}) has parameters but is not one of {', '.join(PARAMETER_KINDS)}"
+                f"layer {i} ({layer!r}, kind {layer.kind!r}) has parameters but is not one of {', '.join(PARAMETER_KINDS)}"
             )
         if layer.kind not in RESIDUAL_FREE and layer.kind != "activation":
-            raise CurvatureLayerError(f"layer {i} ({layer!r}): no Hessian backpropagation rule")
+            raise CurvatureLayerError(f"layer {i} ({layer!r}, kind {layer.kind!r}): no Hessian backpropagation rule")
 
 
 def _residual_columns(layer, cache, dy, xp):
