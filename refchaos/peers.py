@@ -176,18 +176,21 @@ def _backpack(model, theta, x, y, k):
 
 
 def _curvlinops(model, theta, x, y, k):
+    import torch
     from curvlinops import HessianLinearOperator
 
     module, (xt, yt) = to_torch(model, theta), _tensors(x, y)
+    if model.loss_fn.name == "cross_entropy":
+        lossf, scale, target = torch.nn.CrossEntropyLoss(), 1.0, yt
+    else:  # curvlinops needs a loss module; refchaos's mse is 0.5 * C * MSELoss()
+        lossf, scale = torch.nn.MSELoss(), 0.5 * model.num_outputs
+        target = torch.nn.functional.one_hot(yt, model.num_outputs).to(xt.dtype)
     params = [p for p in module.parameters() if p.requires_grad]
-    op = HessianLinearOperator(module, _criterion(model), params, [(xt, yt)])
-    N = model.num_params
-    H = np.column_stack([np.asarray(op @ np.eye(N)[:, j]) for j in range(N)]) if N <= 2000 else None
-    if H is None:
-        return {"top": None, "trace": None, "diag": None, "density": None}
+    op = HessianLinearOperator(module, lossf, params, [(xt, target)])
+    H = scale * (op @ torch.eye(model.num_params, dtype=torch.float64)).detach().numpy()  # exact HVPs
     lam = np.linalg.eigvalsh(0.5 * (H + H.T))
-    return {"top": sorted(lam[-k:].tolist(), reverse=True), "trace": float(np.trace(H)),
-            "diag": np.diag(H).copy(), "density": None}
+    return {"top": lam[::-1][:k].tolist(), "trace": float(np.trace(H)), "diag": np.diag(H).copy(),
+            "density": None}
 
 
 ADAPTERS = {"pyhessian": _pyhessian, "hessian-eigenthings": _eigenthings, "backpack": _backpack,
