@@ -148,7 +148,9 @@ def curvature(model_path, batch_path, model_string, activation, loss, top_k, bot
     try:
         model, theta = load_model(model_path, model_string, activation, loss, x)
         exact = peers.exact_numbers(model, theta, x, y, k=top_k, bottom_k=bottom_k, num_bins=density_bins)
-    except (ConfigError, UnknownLayerError, LayerShapeError, ModelInputError, LossInputError) as err:
+    except (LayerShapeError, ModelInputError) as err:
+        raise click.UsageError(f"batch shape wrong for the model: {err}") from None
+    except (ConfigError, UnknownLayerError, LossInputError) as err:
         raise click.UsageError(str(err)) from None
     peers_out = {}
     for name in compare_with:
