@@ -38,8 +38,9 @@ from . import herrmann  # noqa: I001
 from . import jimenez
 from . import derivatives
 from . import algorithms
+from . import curvature_tools
 
-CHECK_MODULES = (herrmann, jimenez, derivatives, algorithms)
+CHECK_MODULES = (herrmann, jimenez, derivatives, algorithms, curvature_tools)
 
 __all__ = ["CHECKS", "U", "AuditRow", "Check", "Outcome", "check", "fd_tolerance", "gamma", "rtol",
            "run_audit"]
