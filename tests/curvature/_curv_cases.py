@@ -30,3 +30,17 @@ def case_data(builder, B, seed=0):
 def accumulated(model, B):
     """Terms accumulated along the longest chain of products (as in test_hessian_fast.py)."""
     return 2 * (sum(max(1, int(np.prod(s))) for s in model.in_shapes) + model.num_outputs + B)
+
+
+_JAX_HESSIANS = {}
+
+
+def jax_hessian(name):
+    """(model, theta, x, y, H from JAX) of case ``name``, computed once per test process."""
+    if name not in _JAX_HESSIANS:
+        from tests.autodiff import jax_derivatives
+
+        _, builder, B = next(c for c in CASES if c[0] == name)
+        model, theta, x, y = case_data(builder, B)
+        _JAX_HESSIANS[name] = (model, theta, x, y, np.asarray(jax_derivatives(model, theta, x, y, jit=True)[2]))
+    return _JAX_HESSIANS[name]

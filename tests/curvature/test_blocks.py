@@ -5,17 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import refchaos as rc
 from refchaos.curvature import block_spectra, hessian_blocks
-from tests.autodiff import jax_derivatives
-from tests.curvature._curv_cases import CASES, IDS, accumulated, case_data
+from tests.curvature._curv_cases import CASES, IDS, accumulated, case_data, jax_hessian
 from tests.tolerances import assert_normwise_close, rtol_for, softmax_condition
 
 
 @pytest.mark.parametrize("name,builder,B", CASES, ids=IDS)
 def test_blocks_equal_jax(name, builder, B):
-    model, theta, x, y = case_data(builder, B)
-    H = np.asarray(jax_derivatives(model, theta, x, y, jit=True)[2])
+    model, theta, x, y, H = jax_hessian(name)
     rtol = rtol_for(accumulated(model, B)) * softmax_condition(model, theta, x)
     layers = hessian_blocks(model, theta, x, y)
     assert [b.span for b in layers] == [(s[0][0], s[-1][1]) for s in model.layout.slices if s]

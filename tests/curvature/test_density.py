@@ -11,7 +11,7 @@ import refchaos as rc
 from refchaos.backend import to_host
 from refchaos.curvature import all_eigenvalues, hessian_density, spectral_density
 from tests.autodiff import jax_derivatives
-from tests.curvature._curv_cases import CASES, accumulated, case_data
+from tests.curvature._curv_cases import accumulated, case_data
 from tests.tolerances import rtol_for
 
 

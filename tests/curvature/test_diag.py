@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import refchaos as rc
 from refchaos.backend import to_host
-from refchaos.curvature import ggn, ggn_diag, hessian_diag, hessian_trace
+from refchaos.curvature import ggn, ggn_diag, hessian_blocks, hessian_diag, hessian_trace
+from refchaos.curvature.hessian import hessian
 from refchaos.curvature.hbp import CurvatureLayerError
-from tests.autodiff import jax_derivatives
-from tests.curvature._curv_cases import CASES, IDS, accumulated, case_data
+from tests.curvature._curv_cases import CASES, IDS, accumulated, case_data, jax_hessian
 from tests.tolerances import assert_normwise_close, rtol_for, softmax_condition
 
 
 @pytest.mark.parametrize("name,builder,B", CASES, ids=IDS)
 def test_diag_and_trace_equal_jax(name, builder, B):
-    model, theta, x, y = case_data(builder, B)
-    _, _, H_jax, _ = jax_derivatives(model, theta, x, y, jit=True)
-    H_jax = np.asarray(H_jax)
+    model, theta, x, y, H_jax = jax_hessian(name)
     rtol = rtol_for(accumulated(model, B)) * softmax_condition(model, theta, x)
     d = hessian_diag(model, theta, x, y)
     assert d.dtype == np.float64 and d.shape == (model.num_params,)
@@ -75,3 +75,22 @@ def test_bad_input_is_named():
     model = rc.mlp([4, 3])
     with pytest.raises(ValueError, match="theta must have shape"):
         hessian_diag(model, np.zeros(3), np.zeros((2, 4)), np.zeros(2, dtype=np.int64))
+
+
+@settings(max_examples=15, deadline=None)
+@given(D=st.integers(1, 6), widths=st.lists(st.integers(1, 5), min_size=0, max_size=2),
+       C=st.integers(2, 4), B=st.integers(1, 5), act=st.sampled_from(["relu", "tanh", "sigmoid", "softplus"]),
+       loss=st.sampled_from(["cross_entropy", "mse"]), bias=st.booleans(), seed=st.integers(0, 2**16))
+def test_diag_and_blocks_equal_the_rop_hessian_hypothesis(D, widths, C, B, act, loss, bias, seed):
+    """Random MLPs (0 to 2 hidden layers of 1 to 5 units): diag and layer blocks are those of the
+    R-operator Hessian (itself checked against JAX in tests/curvature/test_hessian_fast.py)."""
+    model = rc.mlp([D, *widths, C], activation=act, loss=loss, bias=bias)
+    rng = np.random.default_rng(seed)
+    theta = model.init(seed=seed)
+    x, y = rng.standard_normal((B, D)), rng.integers(0, C, B)
+    H = hessian(model, theta, x, y, method="rop")
+    rtol = rtol_for(accumulated(model, B)) * softmax_condition(model, theta, x)
+    assert_normwise_close(hessian_diag(model, theta, x, y), np.diag(H), rtol, "diag")
+    for blk in hessian_blocks(model, theta, x, y, by="param"):
+        a, b = blk.span
+        assert_normwise_close(blk.H, H[a:b, a:b], rtol, blk.name)

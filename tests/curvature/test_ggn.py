@@ -10,7 +10,7 @@ import pytest
 import refchaos as rc
 from refchaos.backend import to_host
 from refchaos.curvature import ggn, ggn_vp
-from tests.autodiff import jax_derivatives, jax_forward
+from tests.autodiff import jax_forward
 from tests.curvature._curv_cases import CASES, IDS, accumulated, case_data
 from tests.tolerances import assert_normwise_close, rtol_for, softmax_condition
 
