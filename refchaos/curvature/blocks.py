@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 from ..backend import namespace_of
 from .dense_eigh import eigh
-from .hbp import prepared_factors
-from .structure import factored_jacobian
+from .hbp import gradient_chunks, prepared_factors
 
 BLOCKINGS = ("layer", "param")
 PARAM_NAMES = ("weight", "bias")  # PyTorch's order of a layer's parameter arrays
@@ -52,9 +51,8 @@ def hessian_blocks(model, theta, x, y, by="layer"):
         if f is None:
             continue
         S, sign = f
-        G = factored_jacobian(model, params, caches, S, i, xp)  # (K B, n_l)
-        w = xp.reshape(sign, (-1,))  # (K B,)
-        Hl = xp.matrix_transpose(G) @ (w[:, None] * G)  # Eq. (B1), (n_l, n_l)
+        Hl = sum(xp.matrix_transpose(G) @ (w[:, None] * G)  # Eq. (B1), (n_l, n_l)
+                 for G, w in gradient_chunks(model, params, caches, i, S, sign, xp))
         spans = model.layout.slices[i]
         a0 = spans[0][0]
         if by == "layer":

@@ -12,7 +12,8 @@ a = x W^T + b, g_kb = (S_kb x_b^T, S_kb), so with A_bh = sum_k sigma_kb S_kbh^2
     diag H[W_hd, W_hd] = sum_b A_bh x_bd^2,      diag H[b_h, b_h] = sum_b A_bh          (Eq. D1)
 
 one (H, B) x (B, D) product. Other parameter layers use the per-sample gradients of
-:func:`refchaos.curvature.structure.factored_jacobian`. The trace is the sum of the diagonal.
+:func:`refchaos.curvature.structure.factored_jacobian`, a chunk of factor columns at a time
+(:func:`refchaos.curvature.hbp.gradient_chunks`). The trace is the sum of the diagonal.
 
 This is BackPACK's DiagHessian computed exactly (its residual terms of non-piecewise-linear
 activations included as signed factors). Cost: one backward pass with K = C + (widths of the
@@ -28,8 +29,7 @@ Symbols: sigma_kb -> ``sign``, S_kb -> ``S``, A_bh -> ``A``, x_b -> ``x``.
 from __future__ import annotations
 
 from ..backend import namespace_of
-from .hbp import prepared_factors
-from .structure import factored_jacobian
+from .hbp import gradient_chunks, prepared_factors
 
 
 def _dense_diag(layer, cache, S, sign, xp):
@@ -41,10 +41,9 @@ def _dense_diag(layer, cache, S, sign, xp):
 
 
 def _generic_diag(model, params, caches, i, S, sign, xp):
-    """sum_{k,b} sigma_kb g_kb^2 from the per-sample gradients G (K B, n_l) of layer i."""
-    G = factored_jacobian(model, params, caches, S, i, xp)  # rows (k, b)
-    w = xp.reshape(sign, (-1,))  # (K B,)
-    return xp.sum(w[:, None] * G * G, axis=0)  # (n_l,)
+    """sum_{k,b} sigma_kb g_kb^2 from the per-sample gradients of layer i, chunk by chunk."""
+    return sum(xp.sum(w[:, None] * G * G, axis=0)  # (n_l,)
+               for G, w in gradient_chunks(model, params, caches, i, S, sign, xp))
 
 
 def layer_diagonals(model, theta, x, y, ggn=False):

@@ -29,6 +29,8 @@ Symbols: S_kb -> ``S[k, b]``; sigma -> ``sign``; r_b -> ``r``; M_b -> ``M``.
 
 from __future__ import annotations
 
+import math
+
 from .backprop import forward_pass
 from .structure import _backward_block, loss_factor
 
@@ -97,3 +99,48 @@ def prepared_factors(model, theta, x, y, residuals=True):
     xp, params, t = model.prepare(theta, x, y)
     z, caches = forward_pass(model, params, x)
     return xp, params, caches, output_factors(model, params, caches, z, t, xp, residuals)
+
+
+CHUNK_BYTES = 2**28  # memory for the per-sample gradients of one chunk of factor columns (256 MiB)
+
+
+def _dense_per_sample(layer, cache, S, xp):
+    """Per-sample (W, b) gradients of a dense layer for cotangents S (k, B, H): (k B, n_l)."""
+    k, B = S.shape[0], S.shape[1]
+    return xp.concat([xp.reshape(g, (k * B, -1)) for g in layer.per_sample_grads(None, cache, S)], axis=1)
+
+
+def _conv_per_sample(layer, cache, S, xp):
+    """Per-sample (W, b) gradients of a conv layer for cotangents S (k, B, O, Ho, Wo): (k B, n_l).
+
+    With the layer's unfolded patches cols (B, P, L) (:mod:`refchaos.nn.conv`), the gradient of
+    one sample's cotangent dy_b (O, L) is dW_b = dy_b cols_b^T (O, P) and db_b = sum_l dy_b.
+    """
+    cols = cache[0]  # (B, P, L)
+    k, B, O = S.shape[0], S.shape[1], S.shape[2]
+    dY = xp.reshape(S, (k, B, O, cols.shape[2]))  # (k, B, O, L)
+    dW = dY @ xp.matrix_transpose(cols)[None, ...]  # (k, B, O, P)
+    parts = [xp.reshape(dW, (k * B, -1))]
+    if layer.bias:
+        parts.append(xp.reshape(xp.sum(dY, axis=3), (k * B, O)))
+    return xp.concat(parts, axis=1)
+
+
+PER_SAMPLE = {"dense": _dense_per_sample, "conv2d": _conv_per_sample}  # kinds of PARAMETER_KINDS
+
+
+def gradient_chunks(model, params, caches, i, S, sign, xp):
+    """Yield (G, w): per-sample gradients G (k B, n_l) of layer i for a chunk of k factor columns
+    and their signs w (k B,), so that H[theta_l, theta_l] = sum over chunks of G^T diag(w) G.
+
+    Row (k, b) of G is (d a_{l,b} / d theta_l)^T S_kb; the chunk size keeps G (and a conv
+    layer's (k, B, O, P) product) near :data:`CHUNK_BYTES`.
+    """
+    K, B = S.shape[0], S.shape[1]
+    layer = model.layers[i]
+    n_l = sum(math.prod(s) for s in model.layout.shapes[i])
+    k = max(1, min(K, CHUNK_BYTES // (8 * B * n_l)))
+    for k0 in range(0, K, k):
+        k1 = min(K, k0 + k)
+        G = PER_SAMPLE[layer.kind](layer, caches[i], S[k0:k1, ...], xp)  # rows (k, b)
+        yield G, xp.reshape(sign[k0:k1, ...], (-1,))
