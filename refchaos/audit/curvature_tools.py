@@ -21,12 +21,17 @@ def _two_smooth_layers(xp):
     return _tanh_mlp(xp, seed=3, sizes=(4, 5, 4, 3), B=5)
 
 
+def _with_dense_hessian(xp):
+    """(model, theta, x, y, H) of the two smooth test networks, H the dense exact Hessian."""
+    for build in (_two_smooth_layers, _tanh_cnn):
+        model, theta, x, y = build(xp)
+        yield model, theta, x, y, model.hessian(theta, x, y)
+
+
 @check("CURV-diag", "Exact diag(H) and tr(H) by factored Hessian backpropagation = the dense Hessian's")
 def _curv_diag(xp):
     res = 0.0
-    for build in (_two_smooth_layers, _tanh_cnn):
-        model, theta, x, y = build(xp)
-        H = model.hessian(theta, x, y)
+    for model, theta, x, y, H in _with_dense_hessian(xp):
         d = _to(xp, np.diag(_host(H)))
         res = max(res, _rel(xp, hessian_diag(model, theta, x, y), d))
         scale = to_float(xp.sum(xp.abs(d)))
@@ -37,9 +42,7 @@ def _curv_diag(xp):
 @check("CURV-blocks", "Per-layer and per-parameter diagonal blocks = the dense Hessian's blocks")
 def _curv_blocks(xp):
     res = 0.0
-    for build in (_two_smooth_layers, _tanh_cnn):
-        model, theta, x, y = build(xp)
-        H = model.hessian(theta, x, y)
+    for model, theta, x, y, H in _with_dense_hessian(xp):
         for by in ("layer", "param"):
             for blk in hessian_blocks(model, theta, x, y, by=by):
                 a, b = blk.span
