@@ -110,6 +110,9 @@ def _report(exact, peers_out, k):
         if "unavailable" in entry:
             click.echo(f"{name}: not installed ({entry['unavailable']})")
             continue
+        if "failed" in entry:
+            click.echo(f"{name}: failed ({entry['failed']})")
+            continue
         for q, c in entry["compare"].items():
             value = c.get("value")
             shown = _fmt(value) if isinstance(value, list) else (f"{value:.12g}" if value is not None else "")
@@ -158,6 +161,9 @@ def curvature(model_path, batch_path, model_string, activation, loss, top_k, bot
             numbers = peers.peer_numbers(name, model, theta, x, y, k=top_k)
         except peers.PeerUnavailableError as err:
             peers_out[name] = {"unavailable": str(err)}
+            continue
+        except Exception as err:  # noqa: BLE001  a peer's own failure is reported, not fatal
+            peers_out[name] = {"failed": f"{type(err).__name__}: {err}"}
             continue
         peers_out[name] = {"compare": peers.compare(exact, numbers), "notes": numbers.get("notes", {})}
     _report(exact, peers_out, top_k)

@@ -3,7 +3,7 @@
 For a dense or convolutional layer l (output linear in theta_l), with the per-sample factors
 (S, sigma) of the Hessian in the layer's output (:mod:`refchaos.curvature.hbp`) and the
 per-sample gradients G_l (K B, n_l), row (k, b) = (d a_{l,b}/d theta_l)^T S_kb
-(:func:`refchaos.curvature.structure.factored_jacobian`):
+(:func:`refchaos.curvature.hbp.gradient_chunks`, summed over chunks of columns):
 
     H[theta_l, theta_l] = G_l^T diag(sigma) G_l                                    (Eq. B1)
 

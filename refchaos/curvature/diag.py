@@ -11,12 +11,12 @@ a = x W^T + b, g_kb = (S_kb x_b^T, S_kb), so with A_bh = sum_k sigma_kb S_kbh^2
 
     diag H[W_hd, W_hd] = sum_b A_bh x_bd^2,      diag H[b_h, b_h] = sum_b A_bh          (Eq. D1)
 
-one (H, B) x (B, D) product. Other parameter layers use the per-sample gradients of
-:func:`refchaos.curvature.structure.factored_jacobian`, a chunk of factor columns at a time
-(:func:`refchaos.curvature.hbp.gradient_chunks`). The trace is the sum of the diagonal.
+one (H, B) x (B, D) product. A convolutional layer uses its per-sample gradients g_kb, a chunk
+of factor columns at a time (:func:`refchaos.curvature.hbp.gradient_chunks`). The trace is
+the sum of the diagonal.
 
-This is BackPACK's DiagHessian computed exactly (its residual terms of non-piecewise-linear
-activations included as signed factors). Cost: one backward pass with K = C + (widths of the
+The quantity BackPACK's DiagHessian computes (validation/crosscheck_peers.py: equal to
+~2e-16 on ReLU and tanh MLPs). Cost: one backward pass with K = C + (widths of the
 smooth activations below the top) cotangent columns, against N Hessian-vector products for
 diag(H) read from the dense Hessian.
 

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 from ..backend import namespace_of
 from .backprop import forward_pass
-from .hbp import prepared_factors
+from .hbp import PER_SAMPLE, prepared_factors
 from .rop import r_forward_pass
-from .structure import _backward_block, factored_jacobian
+from .structure import _backward_block
 
 
 def ggn_factor(model, theta, x, y):
     """Gf (C B, N) with Gf^T Gf = G (Eq. G1): rows (c, b) = J_b^T M_b[:, c]."""
     xp, params, caches, factors = prepared_factors(model, theta, x, y, residuals=False)
-    blocks = [factored_jacobian(model, params, caches, f[0], i, xp)
+    blocks = [PER_SAMPLE[model.layers[i].kind](model.layers[i], caches[i], f[0], xp)  # (C B, n_l)
               for i, f in enumerate(factors) if f is not None]
     return xp.concat(blocks, axis=1)
 

@@ -1,7 +1,8 @@
 """Exact per-sample Hessians of the loss in each layer's output, carried down in factored form.
 
-Hessian backpropagation (Dangel, Harmeling, Hennig 2020, "Modular block-diagonal curvature
-approximations", Eq. (7); the exact, not the approximate, variant). The loss is a mean of
+Hessian backpropagation (the exact recursion behind the block-diagonal curvature of Dangel,
+Harmeling, Hennig 2020, "Modular block-diagonal curvature approximations", kept without any
+approximation; equation (*) below is derived here, by the chain rule). The loss is a mean of
 per-sample terms and every layer acts on each sample alone, so the Hessian of L in a layer's
 output a_l is block diagonal over the batch, with per-sample blocks H_{a_l,b}. The chain rule
 through one layer a_l = f_l(a_{l-1}) gives, exactly,

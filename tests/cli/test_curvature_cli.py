@@ -89,3 +89,17 @@ def test_bad_input_is_named_with_exit_2(files, args, message):
                            + ["--json", str(tmp / "x.json")])
     assert r.exit_code == 2 and message in r.output, r.output
     assert not (tmp / "x.json").exists()
+
+
+def test_a_failing_peer_is_reported_not_fatal(files, monkeypatch):
+    from refchaos import peers
+
+    def boom(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(peers.ADAPTERS, "hessian-eigenthings", boom)
+    tmp = files[0]
+    r = CliRunner().invoke(curvature, [str(tmp / "model.pt"), str(tmp / "batch.npz"), "--compare",
+                                       "hessian-eigenthings", "--json", str(tmp / "f.json")])
+    assert r.exit_code == 0 and "hessian-eigenthings: failed (RuntimeError: boom)" in r.output, r.output
+    assert json.loads((tmp / "f.json").read_text())["peers"]["hessian-eigenthings"] == {"failed": "RuntimeError: boom"}
