@@ -33,6 +33,7 @@ def info(backend):
 
 def _register():
     from refchaos_cli.audit import audit
+    from refchaos_cli.curvature import curvature
     from refchaos_cli.data import data
     from refchaos_cli.ls import ls
     from refchaos_cli.perturb import perturb
@@ -43,6 +44,7 @@ def _register():
 
     for command in (run, sweep, prune, perturb, plot, ls, data, audit):
         main.add_command(command)
+    main.add_command(curvature)
 
 
 _register()

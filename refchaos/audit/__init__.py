@@ -38,9 +38,9 @@ from . import herrmann  # noqa: I001
 from . import jimenez
 from . import derivatives
 from . import algorithms
-from . import steppers
+from . import curvature_tools, steppers
 
-CHECK_MODULES = (herrmann, jimenez, derivatives, algorithms, steppers)
+CHECK_MODULES = (herrmann, jimenez, derivatives, algorithms, steppers, curvature_tools)
 
 __all__ = ["CHECKS", "U", "AuditRow", "Check", "Outcome", "check", "fd_tolerance", "gamma", "rtol",
            "run_audit"]
