@@ -219,6 +219,34 @@ def _spec_range(xp):
                    ((nz.size == lr_.size, "the same number of non-zero eigenvalues"),))
 
 
+@check("HESS-layerwise", "Layerwise (truncated R-operator) Hessian equals the R-operator reference")
+def _hess_layerwise(xp):
+    from ..curvature.hessian import hessian
+
+    model, theta, x, y = _tanh_cnn(xp)
+    ref = hessian(model, theta, x, y, method="rop")
+    fast = hessian(model, theta, x, y, method="layerwise")
+    return Outcome(_rel(xp, fast, ref), rtol(4 * model.num_params), f"tanh CNN, N={model.num_params}")
+
+
+@check("SPEC-dense-first", "Dense-first reduction: the non-zero eigenpairs of a smooth MLP equal the dense eigh's")
+def _spec_dense_first(xp):
+    model, theta, x, y = _tanh_mlp(xp, sizes=(30, 5, 3), B=3)  # q = 3 of D = 30 inputs
+    lam_d, _ = hessian_spectrum(model, theta, x, y, method="dense")
+    lam_r, V_r = hessian_spectrum(model, theta, x, y, method="range")
+    ld, lr_ = _host(lam_d), _host(lam_r)
+    nz = ld[np.abs(ld) > ZERO_TOL * np.abs(ld).max()]
+    H = model.hessian(theta, x, y)
+    scale = float(np.abs(ld).max())
+    res = _norm(xp, H @ V_r - V_r * lam_r[None, :]) / scale  # eigen-residual ||H V - V diag||
+    if nz.shape == lr_.shape:
+        res = max(res, float(np.max(np.abs(nz - lr_))) / scale)
+    N = model.num_params
+    return Outcome(res, rtol(4 * N) * math.sqrt(N), f"{lr_.size} non-zero of N={N} (dense: {nz.size})",
+                   ((nz.size == lr_.size, "the same number of non-zero eigenvalues"),
+                    (lr_.size < N, "fewer pairs than N (the reduction applied)")))
+
+
 @check("SPEC-lanczos", "Lanczos: the k largest eigenvalues from HVPs equal the dense eigh's")
 def _spec_lanczos(xp):
     from ..curvature.lanczos import LANCZOS_TOL
