@@ -13,8 +13,9 @@ method="structured" (fast, same numbers to rounding)
         H[s, c] = H[c, s]^T             symmetry (H[c, :] = (H E_c)^T, the same HVPs as rows)
 
     For the 256-20-10 MLP this replaces 5,350 HVPs by 210 and one (5,140 x 80)^T (5,140 x 80)
-    product. Where no layer qualifies as free (smooth activations above every weight layer but
-    the small last one, unknown layer kinds) it is the reference.
+    product. A layer qualifies as free by what the layers declare (``linear_in_params`` for it,
+    ``input_hessian_is_zero`` for every layer above it, :mod:`refchaos.nn.layer`); with smooth
+    activations only the small last layer does, and "layerwise" is as cheap.
 
 method="layerwise" (fast for deep stacks whose late layers are small, e.g. H22's CNN)
     Directions of layer i go through the layers i..L only and give the blocks H_li, l >= i;

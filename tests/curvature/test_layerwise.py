@@ -15,12 +15,9 @@ from refchaos.curvature.structure import free_layer
 from refchaos.nn import Elementwise
 from refchaos.nn.registry import LAYERS, register_layer
 from tests.autodiff import jax_derivatives
+from tests.curvature.test_hessian_fast import _accumulated
 from tests.curvature.test_spectrum import _data
 from tests.tolerances import assert_normwise_close, rtol_for
-
-
-def _accumulated(model, B):
-    return 2 * (sum(max(1, int(np.prod(s))) for s in model.in_shapes) + model.num_outputs + B)
 
 
 def test_cnn_layerwise_equals_rop_and_jax():
