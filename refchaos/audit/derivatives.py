@@ -242,6 +242,24 @@ def _spec_dense_first(xp):
                            ((lambda n, N: n < N, "fewer pairs than N (the reduction applied)"),))
 
 
+@check("SPEC-deflated", "Deflated spectrum: the exactly-zero rows split off, all N pairs equal the dense eigh's")
+def _spec_deflated(xp):
+    model, theta, x, y = _relu_mlp(xp, D=5, Hd=6, C=3, B=7)  # B > D: no reduction, no small range
+    th = _host(theta).copy()
+    th[30:33] = -50.0  # the biases of three hidden units: they never fire, their rows of H are 0
+    theta = _to(xp, th)
+    lam_d, _ = hessian_spectrum(model, theta, x, y, method="dense")
+    lam, V = hessian_spectrum(model, theta, x, y, method="auto")
+    H = model.hessian(theta, x, y)
+    scale = float(np.abs(_host(lam_d)).max())
+    res = max(_norm(xp, H @ V - V * lam[None, :]) / scale,
+              float(np.max(np.abs(_host(lam) - _host(lam_d)))) / scale)
+    N = model.num_params
+    zeros = int(np.count_nonzero(_host(lam) == 0.0))
+    return Outcome(res, rtol(4 * N) * math.sqrt(N), f"N={N}, {zeros} eigenvalues exactly 0",
+                   ((zeros >= 3 * (5 + 1), "the dead units' W rows and biases give exact zeros"),))
+
+
 @check("SPEC-lanczos", "Lanczos: the k largest eigenvalues from HVPs equal the dense eigh's")
 def _spec_lanczos(xp):
     from ..curvature.lanczos import LANCZOS_TOL
