@@ -202,9 +202,8 @@ def _hess_structured(xp):
     return Outcome(_rel(xp, fast, ref), rtol(4 * model.num_params), f"N={model.num_params}")
 
 
-@check("SPEC-range", "Range spectrum: the non-zero eigenpairs equal those of the dense eigh")
-def _spec_range(xp):
-    model, theta, x, y = _relu_mlp(xp, D=40)  # range dimension well below N / 2
+def _range_vs_dense(xp, model, theta, x, y, extra=()):
+    """Outcome of the range spectrum against the dense eigh: count, values, eigen-residual."""
     lam_d, _ = hessian_spectrum(model, theta, x, y, method="dense")
     lam_r, V_r = hessian_spectrum(model, theta, x, y, method="range")
     ld, lr_ = _host(lam_d), _host(lam_r)
@@ -216,7 +215,49 @@ def _spec_range(xp):
         res = max(res, float(np.max(np.abs(nz - lr_))) / scale)
     N = model.num_params
     return Outcome(res, rtol(4 * N) * math.sqrt(N), f"{lr_.size} non-zero of N={N} (dense: {nz.size})",
-                   ((nz.size == lr_.size, "the same number of non-zero eigenvalues"),))
+                   ((nz.size == lr_.size, "the same number of non-zero eigenvalues"),
+                    *((f(lr_.size, N), what) for f, what in extra)))
+
+
+@check("SPEC-range", "Range spectrum: the non-zero eigenpairs equal those of the dense eigh")
+def _spec_range(xp):
+    model, theta, x, y = _relu_mlp(xp, D=40)  # range dimension well below N / 2
+    return _range_vs_dense(xp, model, theta, x, y)
+
+
+@check("HESS-layerwise", "Layerwise (truncated R-operator) Hessian equals the R-operator reference")
+def _hess_layerwise(xp):
+    from ..curvature.hessian import hessian
+
+    model, theta, x, y = _tanh_cnn(xp)
+    ref = hessian(model, theta, x, y, method="rop")
+    fast = hessian(model, theta, x, y, method="layerwise")
+    return Outcome(_rel(xp, fast, ref), rtol(4 * model.num_params), f"tanh CNN, N={model.num_params}")
+
+
+@check("SPEC-dense-first", "Dense-first reduction: the non-zero eigenpairs of a smooth MLP equal the dense eigh's")
+def _spec_dense_first(xp):
+    model, theta, x, y = _tanh_mlp(xp, sizes=(30, 5, 3), B=3)  # q = 3 of D = 30 inputs
+    return _range_vs_dense(xp, model, theta, x, y,
+                           ((lambda n, N: n < N, "fewer pairs than N (the reduction applied)"),))
+
+
+@check("SPEC-deflated", "Deflated spectrum: the exactly-zero rows split off, all N pairs equal the dense eigh's")
+def _spec_deflated(xp):
+    model, theta, x, y = _relu_mlp(xp, D=5, Hd=6, C=3, B=7)  # B > D: no reduction, no small range
+    th = _host(theta).copy()
+    th[30:33] = -50.0  # the biases of three hidden units: they never fire, their rows of H are 0
+    theta = _to(xp, th)
+    lam_d, _ = hessian_spectrum(model, theta, x, y, method="dense")
+    lam, V = hessian_spectrum(model, theta, x, y, method="auto")
+    H = model.hessian(theta, x, y)
+    scale = float(np.abs(_host(lam_d)).max())
+    res = max(_norm(xp, H @ V - V * lam[None, :]) / scale,
+              float(np.max(np.abs(_host(lam) - _host(lam_d)))) / scale)
+    N = model.num_params
+    zeros = int(np.count_nonzero(_host(lam) == 0.0))
+    return Outcome(res, rtol(4 * N) * math.sqrt(N), f"N={N}, {zeros} eigenvalues exactly 0",
+                   ((zeros >= 3 * (5 + 1), "the dead units' W rows and biases give exact zeros"),))
 
 
 @check("SPEC-lanczos", "Lanczos: the k largest eigenvalues from HVPs equal the dense eigh's")

@@ -13,23 +13,29 @@ method="structured" (fast, same numbers to rounding)
         H[s, c] = H[c, s]^T             symmetry (H[c, :] = (H E_c)^T, the same HVPs as rows)
 
     For the 256-20-10 MLP this replaces 5,350 HVPs by 210 and one (5,140 x 80)^T (5,140 x 80)
-    product. Where no layer qualifies as free (smooth activations above every weight layer but
-    the small last one, unknown layer kinds) it is the reference.
+    product. A layer qualifies as free by what the layers declare (``linear_in_params`` for it,
+    ``input_hessian_is_zero`` for every layer above it, :mod:`refchaos.nn.layer`); with smooth
+    activations only the small last layer does, and "layerwise" is as cheap.
 
-method="auto": "structured" where a free layer exists, else "rop".
+method="layerwise" (fast for deep stacks whose late layers are small, e.g. H22's CNN)
+    Directions of layer i go through the layers i..L only and give the blocks H_li, l >= i;
+    symmetry gives the rest (:mod:`refchaos.curvature.layerwise`). Any activation.
+
+method="auto": the cheapest by the estimated work (:func:`method_costs`, multiply-adds per
+sample from the layer shapes): "structured" where a free layer exists and it is cheapest,
+else "layerwise" (never more work than "rop").
 """
 
 from __future__ import annotations
 
-import array_api_compat
-import numpy as np
-
 from .backprop import forward_pass
+from .dense_first import fill_gauss_newton_block, first_contracted_layer
+from .layerwise import hessian_layerwise, layer_work, layerwise_cost
 from .rop import grad_and_hvp_rows
 from .structure import complement_rows, factored_jacobian, free_cotangents, free_layer, free_span
 
 HVP_BLOCK_BYTES = 2**28  # Memory for the tangent activations of one block (256 MiB).
-HESSIAN_METHODS = ("auto", "rop", "structured")
+HESSIAN_METHODS = ("auto", "rop", "structured", "layerwise")
 
 
 def default_block_size(model, batch_size):
@@ -74,12 +80,32 @@ def hessian(model, theta, x, y, block_size=None, method="auto"):
     """
     if method not in HESSIAN_METHODS:
         raise ValueError(f"unknown hessian method {method!r}; choose one of {', '.join(HESSIAN_METHODS)}")
-    s = free_layer(model) if method != "rop" else None
-    if method == "structured" and s is None:
-        raise ValueError(f"no free layer in {model!r}: use method='rop'")
-    if s is None:
+    if method == "auto":
+        costs = method_costs(model)
+        method = min(costs, key=costs.get)
+    if method == "rop":
         return hessian_rop(model, theta, x, y, block_size)
+    if method == "layerwise":
+        return hessian_layerwise(model, theta, x, y, _block(block_size, model, x))
+    s = free_layer(model)
+    if s is None:
+        raise ValueError(f"no free layer in {model!r}: use method='rop' or 'layerwise'")
     return structured_blocks(model, theta, x, y, s, block_size).assemble()
+
+
+def method_costs(model):
+    """Estimated multiply-adds per sample of "structured" (if a free layer exists) and "layerwise".
+
+    A full HVP direction costs sum_l w_l (:func:`refchaos.curvature.layerwise.layer_work`);
+    "structured" pays one per direction outside the free layer plus the C cotangents of its
+    factored Jacobian; "layerwise" pays sum_i n_i sum_{l >= i} w_l.
+    """
+    costs = {"layerwise": layerwise_cost(model)}
+    s = free_layer(model)
+    if s is not None:
+        a, b = free_span(model, s)
+        costs["structured"] = (model.num_params - (b - a) + model.num_outputs) * sum(layer_work(model))
+    return costs
 
 
 def hessian_rop(model, theta, x, y, block_size=None):
@@ -115,38 +141,14 @@ class StructuredBlocks:
         return self.xp.matrix_transpose(self.G) @ self.G  # (n_s, n_s), BLAS-3 (syrk on NumPy)
 
     def fill_H_ss(self, H):
-        """Write H[s, s] into H: G^T G, or its Kronecker twin for a Dense first free layer.
-
-        With G[(c, b), (h, d)] = Delta[c, b, h] x[b, d] (and Delta for the bias),
-            H[W_hd, W_h'd'] = sum_b K_b[h, h'] x_bd x_bd',   K_b = sum_c Delta_cb Delta_cb^T (H, H)
-            H[W_hd, b_h']   = sum_b K_b[h, h'] x_bd,         H[b, b] = sum_b K_b
-        as GEMMs with inner dimension B instead of B C (C times fewer flops than G^T G).
-        """
-        xp = self.xp
+        """Write H[s, s] into H: G^T G, or its Kronecker twin for a free first Dense layer
+        (:func:`refchaos.curvature.dense_first.fill_gauss_newton_block`)."""
         a, b = self.span
         if self.dense_input is None:
             H[a:b, a:b] = self.H_ss()
             return
         x, Delta, bias = self.dense_input
-        B, D = x.shape
-        Hh = Delta.shape[2]
-        K = xp.sum(Delta[:, :, :, None] * Delta[:, :, None, :], axis=0)  # (B, H, H)
-        xT = xp.matrix_transpose(x)  # (D, B)
-        w = a + Hh * D  # end of the weight rows
-        on_numpy = array_api_compat.is_numpy_namespace(xp)
-        for h in range(Hh):
-            rows = slice(a + h * D, a + (h + 1) * D)
-            Kx = xp.reshape(K[:, h, :, None] * x[:, None, :], (B, Hh * D))  # (B, H D)
-            if on_numpy:  # the same product written in place: no (D, H D) temporary and copy
-                np.matmul(xT, Kx, out=H[rows, a:w])
-            else:
-                H[rows, a:w] = xT @ Kx  # (D, H D)
-            if bias:
-                H[rows, w:b] = xT @ K[:, h, :]  # (D, H)
-        if bias:
-            Kb = xp.reshape(xp.permute_dims(K, (1, 2, 0)), (Hh * Hh, B)) @ x  # (H H, D): [h', h, d]
-            H[w:b, a:w] = xp.reshape(Kb, (Hh, Hh * D))
-            H[w:b, w:b] = xp.sum(K, axis=0)
+        fill_gauss_newton_block(H, a, b, x, Delta, bias, self.xp)
 
     def H_sc(self):
         """H[s, c] (n_s, |c|), columns in theta order."""
@@ -190,8 +192,7 @@ def structured_blocks(model, theta, x, y, s, block_size=None):
     Delta = free_cotangents(model, params, caches, z, s, xp)  # (C, B, ...) at layer s's output
     G = factored_jacobian(model, params, caches, Delta, s, xp)  # (C B, n_s)
     pieces = [hvp_rows(model, params, x, t, ET, xp, K) for ET in complement_rows(model, s, theta.dtype, xp)]
-    layer = model.layers[s]
     dense_input = None
-    if s == model.first_param_layer and layer.kind == "dense":
-        dense_input = (caches[s], Delta, layer.bias)
+    if s == first_contracted_layer(model):
+        dense_input = (caches[s], Delta, model.layers[s].bias)
     return StructuredBlocks(xp, model.num_params, free_span(model, s), G, pieces, dense_input)

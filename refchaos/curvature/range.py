@@ -25,13 +25,16 @@ pairs with |mu| <= NULL_RTOL * max|mu| are dropped: they are the zero eigenspace
 exponent 0, never pruned). The returned arrays hold only the non-zero eigenpairs; callers
 count the zero eigenvalues as N minus the number returned.
 
-Smaller basis for a Dense first layer. When s is the first parameter layer and Dense, the
-theta_s rows of every column of H lie in R^H (x) span(x_1..x_B) (+) R^H (bias), dimension
-H min(D, B) + H: Q_s = blockdiag(I_H (x) Q_x, I_H) with Q_x from a QR of x^T (D, B), and T's
-blocks are Kronecker contractions (:func:`_kron_terms`). Used where it is smaller than
-B C + |c| (B = 8 for the 256-20-10 MLP: 180 against 290; at B = 128 the QR basis is smaller).
+Dense first layer, any activation. When the first parameter layer declares
+``input_contracted`` (Dense) and B < D, :mod:`refchaos.curvature.dense_first` first reduces
+the problem exactly to the same network on q = B input features (H = Q T Q^T, T the Hessian of
+the reduced network, N~ = H q + H + |rest|); the reduced network is then decomposed by this
+module's free-layer split if that gives a smaller space (ReLU), else by a dense eigh of
+T, and the eigenvectors are mapped back by Q. This needs nothing of the activations: for
+H22's sigmoid or tanh 256-20-10 MLP at B = 8, T is 390 x 390 instead of 5,350 x 5,350.
 
-Fallback: where the range dimension r exceeds RANGE_MAX_FRACTION * N (or no layer is free),
+Fallback: where the range dimension r exceeds RANGE_MAX_FRACTION * N (or neither a free layer
+nor a Dense first layer gives a smaller space),
 :func:`range_spectrum` returns None and :func:`refchaos.curvature.spectrum` uses ``dense``.
 
 Symbols: Q_s -> ``Qs``; T -> ``T``; mu, U -> ``mu``, ``U``; lambda, V -> ``lam``, ``V``.
@@ -43,8 +46,9 @@ import array_api_compat
 import numpy as np
 
 from .dense_eigh import eigh
-from .hessian import structured_blocks
-from .structure import free_layer
+from .dense_first import reduce, reduced_model, reduced_size
+from .hessian import hessian, structured_blocks
+from .structure import free_layer, free_span
 
 # Above this r / N the QR (2 N r^2), V = Q U (2 N r^2) and the r x r eigh (~9 r^3) approach
 # the ~9 N^3 / 3 of a dense eigh with vectors, while H's blocks must be built either way.
@@ -56,22 +60,25 @@ NULL_RTOL = 1e-12
 
 
 def range_dimension(model, batch_size):
-    """r = |c| + r_s, the dimension of the space T lives in (see the module); None if no free layer.
+    """r, the dimension of the space T lives in (see the module); None if no route applies.
 
-    r_s = min(n_s, B C + |c|, H min(D, B) + H), the last for a Dense first free layer only.
+    Dense first layer with B < D: min(N~, the reduced network's free-layer r). Otherwise the
+    free-layer split: r = |c| + r_s, r_s = min(n_s, B C + |c|).
     """
+    q = reduced_size(model, batch_size)
+    if q is not None:
+        red = reduced_model(model, q)
+        return min(red.num_params, _free_dimension(red, batch_size) or red.num_params)
+    return _free_dimension(model, batch_size)
+
+
+def _free_dimension(model, batch_size):
     s = free_layer(model)
     if s is None:
         return None
-    spans = model.layout.slices[s]
-    n_s = spans[-1][1] - spans[0][0]
-    c = model.num_params - n_s
-    r_s = min(n_s, batch_size * model.num_outputs + c)
-    layer = model.layers[s]
-    if s == model.first_param_layer and layer.kind == "dense":
-        H = layer.out_features
-        r_s = min(r_s, H * min(layer.in_features, batch_size) + (H if layer.bias else 0))
-    return c + r_s
+    a, b = free_span(model, s)
+    c = model.num_params - (b - a)
+    return c + min(b - a, batch_size * model.num_outputs + c)
 
 
 def range_applies(model, batch_size):
@@ -84,27 +91,49 @@ def range_spectrum(model, theta, x, y, block_size=None, null_rtol=NULL_RTOL):
     """Non-zero eigenpairs (lam (n,) ascending, V (N, n)) of H, or None where range does not apply."""
     if not range_applies(model, x.shape[0]):
         return None
+    red = reduce(model, theta, x)
+    if red is None:
+        return free_range_pairs(model, theta, x, y, block_size, null_rtol)
+    # H = Q T Q^T with T the Hessian of the reduced network (dense_first)
+    B = x.shape[0]
+    r_free = _free_dimension(red.model, B)
+    if r_free is not None and r_free < red.model.num_params:
+        lam, U = free_range_pairs(red.model, red.theta, red.x, y, block_size, null_rtol)
+    else:
+        T = hessian(red.model, red.theta, red.x, y, block_size=block_size)
+        lam, U = nonzero_pairs(*eigh(_sym(T)), null_rtol)
+    return lam, red.lift(U)
+
+
+def free_range_pairs(model, theta, x, y, block_size=None, null_rtol=NULL_RTOL):
+    """Non-zero eigenpairs from the free-layer split and the QR basis (module docstring)."""
     s = free_layer(model)
     sb = structured_blocks(model, theta, x, y, s, block_size)
-    xp, G = sb.xp, sb.G
+    xp = sb.xp
     a, b = sb.span
-    Hsc = sb.H_sc()  # (n_s, |c|)
-    kron = _input_basis(model, s, x)
-    if kron is not None and kron[1] < G.shape[0] + Hsc.shape[1]:
-        A, Tsc, apply_Q = _kron_terms(model, s, kron[0], G, Hsc)
-    else:
-        A, Tsc, apply_Q = _qr_terms(G, Hsc)
+    A, Tsc, apply_Q = _qr_terms(sb.G, sb.H_sc())
     r_s = A.shape[1]
     T = xp.concat([xp.concat([xp.matrix_transpose(A) @ A, Tsc], axis=1),
                    xp.concat([xp.matrix_transpose(Tsc), sb.H_cc()], axis=1)], axis=0)
-    mu, U = eigh(0.5 * (T + xp.matrix_transpose(T)))  # (r,), (r, r)
-    scale = xp.max(xp.abs(mu))
-    keep = xp.nonzero(xp.abs(mu) > null_rtol * scale)[0]
-    lam, U = xp.take(mu, keep, axis=0), xp.take(U, keep, axis=1)
+    lam, U = nonzero_pairs(*eigh(_sym(T)), null_rtol)  # (n,), (r, n)
     Vs = apply_Q(U[:r_s, :])  # (n_s, n): V = Q U on theta_s
     Uc = U[r_s:, :]  # (|c|, n): V = U on c
     V = xp.concat([Uc[:a, :], Vs, Uc[a:, :]], axis=0)  # theta order: c_left, s, c_right
     return lam, V
+
+
+def _sym(T):
+    """(T + T^T) / 2: eigh reads one triangle; symmetrising makes the result independent of which."""
+    xp = array_api_compat.array_namespace(T)
+    return 0.5 * (T + xp.matrix_transpose(T))
+
+
+def nonzero_pairs(mu, U, null_rtol=NULL_RTOL):
+    """The pairs of (mu, U) with |mu| > null_rtol max|mu| (the rest is H's null space)."""
+    xp = array_api_compat.array_namespace(mu)
+    scale = xp.max(xp.abs(mu))
+    keep = xp.nonzero(xp.abs(mu) > null_rtol * scale)[0]
+    return xp.take(mu, keep, axis=0), xp.take(U, keep, axis=1)
 
 
 def _qr_terms(G, Hsc):
@@ -116,48 +145,6 @@ def _qr_terms(G, Hsc):
     BC = G.shape[0]
     R, apply_Q = householder_qr(xp.concat([xp.matrix_transpose(G), Hsc], axis=1))
     return xp.matrix_transpose(R[:, :BC]), R[:, BC:], apply_Q
-
-
-def _input_basis(model, s, x):
-    """(Q_x (D, q), r_s) for a Dense free layer that is the first parameter layer, else None.
-
-    Every derivative of dL/dW_s = sum_b delta_b x_b^T along any direction is sum_b u_b x_b^T
-    (x does not depend on theta), so the W_s rows of every column of H lie in
-    R^H (x) span(x_1, ..., x_B): a basis I_H (x) Q_x with Q_x (D, q), q = min(D, B), from a QR
-    of x^T (D, B); the bias rows take I_H. r_s = H q + H (+0 without bias).
-    """
-    layer = model.layers[s]
-    if s != model.first_param_layer or layer.kind != "dense":
-        return None
-    xp = array_api_compat.array_namespace(x)
-    Qx, _ = xp.linalg.qr(xp.matrix_transpose(x))  # (D, q)
-    H = layer.out_features
-    return Qx, H * Qx.shape[1] + (H if layer.bias else 0)
-
-
-def _kron_terms(model, s, Qx, G, Hsc):
-    """(A = G_s Q_s, Q_s^T H[s, c], Q_s @ .) for Q_s = blockdiag(I_H (x) Q_x, I_H) (_input_basis)."""
-    xp = array_api_compat.array_namespace(G)
-    layer = model.layers[s]
-    H, D, q = layer.out_features, layer.in_features, Qx.shape[1]
-    BC, nc = G.shape[0], Hsc.shape[1]
-    GW = xp.reshape(G[:, :H * D], (BC * H, D)) @ Qx  # (B C H, q): one GEMM
-    HW = xp.matrix_transpose(Qx) @ xp.reshape(Hsc[:H * D, :], (H, D, nc))  # (H, q, |c|)
-    A, Tsc = [xp.reshape(GW, (BC, H * q))], [xp.reshape(HW, (H * q, nc))]
-    if layer.bias:
-        A.append(G[:, H * D:])
-        Tsc.append(Hsc[H * D:, :])
-
-    def apply_Q(U):
-        n = U.shape[1]
-        V = xp.empty((H * D + (H if layer.bias else 0), n), dtype=U.dtype)
-        for h in range(H):  # rows (h, :) of W: Q_x U_h, U_h = U[h q:(h + 1) q] (q, n)
-            V[h * D:(h + 1) * D, :] = Qx @ U[h * q:(h + 1) * q, :]
-        if layer.bias:
-            V[H * D:, :] = U[H * q:, :]
-        return V
-
-    return xp.concat(A, axis=1), xp.concat(Tsc, axis=0), apply_Q
 
 
 def householder_qr(W):

@@ -13,7 +13,8 @@ with C cotangents per sample, no Hessian-vector products).
 Free layer. Pick one parameter layer s (the *free layer*, parameters theta_s) such that S has no
 (theta_s, theta_s) block: z is linear in theta_s (a dense or convolutional layer is linear in its
 own weight and bias), and every layer above s is linear or piecewise linear in its input
-(dense, conv, flatten, pooling, ReLU/identity), so no second derivative of an activation joins
+(dense, conv, flatten, pooling, ReLU/identity), as the layers declare (``linear_in_params``,
+``input_hessian_is_zero``, :mod:`refchaos.nn.layer`), so no second derivative of an activation joins
 two directions of theta_s (the R-operator along a theta_s-only direction with R{dL/dz} = 0 is
 zero on theta_s). Then, with c the complement of s,
 
@@ -37,62 +38,39 @@ from __future__ import annotations
 
 import math
 
-LINEAR_IN_INPUT = ("dense", "conv2d", "maxpool2d", "avgpool2d", "flatten")  # no 2nd-order term
-LINEAR_IN_PARAMS = ("dense", "conv2d")  # layer output linear in its own (weight, bias)
-
-
 def loss_factor(model, z, xp):
     """M (B, C, C) with M_b M_b^T = H_z,b, the per-sample loss Hessian in z.
 
-    cross_entropy: H_z,b = (diag(p) - p p^T) / B. With s = sqrt(p),
-        (diag(s) - p s^T)(diag(s) - s p^T) = diag(p) - 2 p p^T + p (s^T s) p^T = diag(p) - p p^T
-    since s^T s = sum p = 1; so M_b = (diag(s) - p s^T) / sqrt(B), of rank C - 1
-    (1^T M_b = s^T - s^T = 0: softmax is invariant to a common shift of the logits). The diagonal
-    M_ii = s_i (1 - p_i) is evaluated with 1 - p_i = sum_{c != i} p_c, so that every entry of
-    M_b M_b^T is a sum of terms no larger than the exact entry (no cancellation for p_i -> 1).
-    mse: H_z,b = I / B, M_b = I / sqrt(B).
+    The loss declares it (``hessian_sqrt``, :mod:`refchaos.nn.losses`): for cross-entropy
+    M_b = (diag(sqrt p) - p sqrt(p)^T) / sqrt(B) of rank C - 1, for mse I / sqrt(B).
     """
-    B, C = z.shape
-    eye = xp.eye(C, dtype=z.dtype)
-    scale = 1.0 / math.sqrt(B)
-    name = model.loss_fn.name
-    if name == "cross_entropy":
-        m = xp.max(z, axis=-1, keepdims=True)
-        e = xp.exp(z - m)  # (B, C)
-        total = xp.sum(e, axis=-1, keepdims=True)
-        p = e / total
-        s = xp.sqrt(p)
-        # 1 - p_i as sum_{c != i} p_c (positive terms): for a confident sample (p_i near 1)
-        # the subtraction 1 - p_i would leave a relative error u / (1 - p_i) in M_ii.
-        others = xp.where(eye[None, :, :] > 0, xp.zeros_like(e)[:, :, None], e[:, None, :])
-        omp = xp.sum(others, axis=-1) / total  # (B, C)
-        off = -p[:, :, None] * s[:, None, :]  # M_ij = -p_i s_j (i != j)
-        diag = (s * omp)[:, :, None] * eye[None, :, :]  # M_ii = s_i (1 - p_i)
-        return scale * xp.where(eye[None, :, :] > 0, diag, off)
-    if name == "mse":
-        return xp.broadcast_to(scale * eye[None, :, :], (B, C, C))
-    raise ValueError(f"no Hessian factor for loss {name!r}")
+    loss = model.loss_fn
+    if not hasattr(loss, "hessian_sqrt"):
+        raise ValueError(f"loss {loss.name!r} declares no Hessian square root (hessian_sqrt)")
+    return loss.hessian_sqrt(z, xp)
 
 
 def loss_factor_rank(model, C):
-    """rank(M_b): C - 1 for cross-entropy (softmax is shift invariant), C for mse."""
-    return C - 1 if model.loss_fn.name == "cross_entropy" else C
+    """rank(M_b), as the loss declares it (``hessian_rank``): C - 1 for cross-entropy, C for mse."""
+    return model.loss_fn.hessian_rank(C)
 
 
 def _second_order_free(layer):
-    """True if the layer's output has no second derivative in its input."""
-    if layer.kind == "activation":
-        return layer.act.piecewise_linear
-    return layer.kind in LINEAR_IN_INPUT
+    """True if the layer declares that its output has no second derivative in its input."""
+    return bool(getattr(layer, "input_hessian_is_zero", False))
 
 
 def free_layer(model):
-    """Index of the free layer s (module docstring), or None if no layer qualifies."""
+    """Index of the free layer s (module docstring), or None if no layer qualifies.
+
+    Eligible: a layer that declares ``linear_in_params`` with every layer above it declaring
+    ``input_hessian_is_zero`` (:mod:`refchaos.nn.layer`).
+    """
     best, best_n = None, 0
     for i, layer in enumerate(model.layers):
         n = sum(math.prod(s) for s in model.layout.shapes[i])
         above_ok = all(_second_order_free(l) for l in model.layers[i + 1:])
-        if n > best_n and layer.kind in LINEAR_IN_PARAMS and above_ok:
+        if n > best_n and getattr(layer, "linear_in_params", False) and above_ok:
             best, best_n = i, n
     return best
 

@@ -22,6 +22,7 @@ R-backward   R{dx} = U^T(W^T R{dy} + V_W^T dy)
              R{db} = sum_{b,l} R{dy}
 The R-backward is the derivative of the backward line along (V_W, R{x}, R{dy}); V_W^T dy and
 dy U(R{x})^T are the cross-terms (the non-Gauss-Newton part of the Hessian).
+``vparams=None`` means V_W = V_b = 0 (a direction outside this layer): the V terms are skipped.
 
 The unfolding runs through Numba for NumPy arrays and through the array-API reference
 otherwise (:mod:`refchaos._kernels`); both give the same bits.
@@ -50,6 +51,8 @@ class Conv2d(Layer):
     """y = W * x + b on (B, C, H, W) inputs, W (out, in, kh, kw), b (out,)."""
 
     kind = "conv2d"
+    linear_in_params = True  # y = W U(x) + b is affine in (W, b)
+    input_hessian_is_zero = True  # and linear in x
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
@@ -133,14 +136,20 @@ class Conv2d(Layer):
         xp = namespace_of(cache[0])
         cols, _ = cache
         B, P, L = cols.shape
-        O, K = self.out_channels, vparams[0].shape[0]
-        VW2 = xp.reshape(vparams[0], (K, O, P))  # (K, O, P)
-        ry = VW2[:, None, :, :] @ cols[None, :, :, :]  # (K, B, O, L): V_W U(x)
+        if vparams is None and rx is None:
+            return None
+        O = self.out_channels
+        K = vparams[0].shape[0] if vparams is not None else rx.shape[0]
+        ry = None
+        if vparams is not None:
+            VW2 = xp.reshape(vparams[0], (K, O, P))  # (K, O, P)
+            ry = VW2[:, None, :, :] @ cols[None, :, :, :]  # (K, B, O, L): V_W U(x)
         if rx is not None:
             rcols = self._unfold(xp.reshape(rx, (K * B, *rx.shape[2:])))  # (K B, P, L)
             W2 = xp.reshape(params[0], (O, P))
-            ry = ry + xp.reshape(W2 @ rcols, (K, B, O, L))  # W U(R{x})
-        if self.bias:
+            wu = xp.reshape(W2 @ rcols, (K, B, O, L))  # W U(R{x})
+            ry = wu if ry is None else ry + wu
+        if self.bias and vparams is not None:
             ry = ry + vparams[1][:, None, :, None]  # V_b
         Ho, Wo = self.output_shape((self.in_channels, *cache[1]))[1:]
         return xp.reshape(ry, (K, B, O, Ho, Wo))
@@ -164,8 +173,10 @@ class Conv2d(Layer):
         rdx = None
         if need_dx:
             W2T = xp.matrix_transpose(xp.reshape(params[0], (O, P)))  # (P, O)
-            VW2T = xp.matrix_transpose(xp.reshape(vparams[0], (K, O, P)))  # (K, P, O)
-            rdcols = W2T @ rdy2 + VW2T[:, None, :, :] @ dy2[None, :, :, :]  # (K, B, P, L)
+            rdcols = W2T @ rdy2  # (K, B, P, L)
+            if vparams is not None:
+                VW2T = xp.matrix_transpose(xp.reshape(vparams[0], (K, O, P)))  # (K, P, O)
+                rdcols = rdcols + VW2T[:, None, :, :] @ dy2[None, :, :, :]
             rdx = self._fold(xp.reshape(rdcols, (K * B, P, L)), in_hw, (Ho, Wo))
             rdx = xp.reshape(rdx, (K, B, self.in_channels, *in_hw))
         return rdx, rdparams

@@ -14,6 +14,7 @@ R-backward   R{dx} = R{dy} W + dy V_W
              R{db} = sum_b R{dy}
 The R-backward is the derivative of the backward line along (V_W, R{x}, R{dy}); dy V_W and
 dy^T R{x} are the cross-terms that make up the non-Gauss-Newton part of the Hessian.
+``vparams=None`` means V_W = V_b = 0 (a direction outside this layer): the V terms are skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class Dense(Layer):
     """y = x W^T + b with W (out_features, in_features), b (out_features,)."""
 
     kind = "dense"
+    linear_in_params = True  # y = x W^T + b is affine in (W, b)
+    input_hessian_is_zero = True  # and linear in x
+    input_contracted = True  # W meets x only through x W^T
 
     def __init__(self, in_features, out_features, bias=True):
         if int(in_features) < 1 or int(out_features) < 1:
@@ -35,6 +39,10 @@ class Dense(Layer):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.bias = bool(bias)
+
+    def with_in_features(self, q):
+        """Dense(q, H) with the same output and bias: the layer on q reduced input features."""
+        return Dense(q, self.out_features, bias=self.bias)
 
     def output_shape(self, in_shape):
         if tuple(in_shape) != (self.in_features,):
@@ -83,8 +91,10 @@ class Dense(Layer):
 
     def r_forward(self, params, cache, vparams, rx):
         xp = namespace_of(cache)
-        x, W, VW = cache, params[0], vparams[0]
-        ry = x @ xp.matrix_transpose(VW)  # (K, B, H)
+        x, W = cache, params[0]
+        if vparams is None:  # no direction in this layer's parameters
+            return None if rx is None else rx @ xp.matrix_transpose(W)  # (K, B, H)
+        ry = x @ xp.matrix_transpose(vparams[0])  # (K, B, H)
         if rx is not None:
             ry = ry + rx @ xp.matrix_transpose(W)
         if self.bias:
@@ -93,8 +103,10 @@ class Dense(Layer):
 
     def r_backward(self, params, cache, dy, vparams, rx, rdy, need_dx=True):
         xp = namespace_of(cache)
-        x, W, VW = cache, params[0], vparams[0]
-        rdx = rdy @ W + dy @ VW if need_dx else None  # (K, B, D)
+        x, W = cache, params[0]
+        rdx = None
+        if need_dx:
+            rdx = rdy @ W if vparams is None else rdy @ W + dy @ vparams[0]  # (K, B, D)
         rdW = xp.matrix_transpose(rdy) @ x  # (K, H, D)
         if rx is not None:
             rdW = rdW + xp.matrix_transpose(dy) @ rx

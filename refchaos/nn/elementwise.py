@@ -24,6 +24,11 @@ class Elementwise(Layer):
     def __init__(self, activation):
         self.act = get_activation(activation)
 
+    @property
+    def input_hessian_is_zero(self):
+        """f'' = 0 almost everywhere exactly when the activation is piecewise linear."""
+        return self.act.piecewise_linear
+
     def output_shape(self, in_shape):
         return tuple(in_shape)
 

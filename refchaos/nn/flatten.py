@@ -20,6 +20,7 @@ class Flatten(Layer):
     """Merge every axis after the batch axis into one (``start_dim=1``)."""
 
     kind = "flatten"
+    input_hessian_is_zero = True  # a reshape is linear
 
     def output_shape(self, in_shape):
         if len(in_shape) < 1:

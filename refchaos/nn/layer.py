@@ -15,9 +15,25 @@ vparams[i] has shape (K, *params[i].shape); rx, ry, rdx, rdy have shape (K, B, .
     r_forward(params, cache, vparams, rx)  -> ry                     R{y}
     r_backward(params, cache, dy, vparams, rx, rdy) -> (rdx, rdparams)   R{dx}, R{dparams}
 
-``rx is None`` means R{x} = 0 (the network input does not depend on theta). With
+``rx is None`` means R{x} = 0 (the network input does not depend on theta); ``vparams is None``
+means the directions do not move this layer's parameters (V = 0), and ``r_forward`` returns
+``None`` when both are zero. With
 ``need_dx=False`` (the first layer) ``backward`` and ``r_backward`` return ``None`` for dx and
 rdx and skip that work. Outputs come in input order, as in the signature.
+
+Declared properties (class attributes) that the structured fast paths of
+:mod:`refchaos.curvature` read, in the manner of BackPACK's ``hessian_is_zero`` predicates; a new
+layer joins those paths by declaring them truthfully, and the defaults are the safe choice:
+
+    linear_in_params        y is affine in the layer's own parameters: d^2 y / dparams^2 = 0
+    input_hessian_is_zero   y is linear or piecewise linear in x: d^2 y / dx^2 = 0 almost
+                            everywhere, so the layer adds no second-order term to the Hessian
+                            of the layers below it
+    input_contracted        y = x W^T + b with x the flat per-sample input: the first weight's
+                            last axis meets x only through this product (Dense), so every
+                            derivative of dL/dW is sum_b u_b x_b^T (the input-range reduction
+                            of :mod:`refchaos.curvature.dense_first`); such a layer also has
+                            ``with_in_features(q)``, the same layer on q input features
 
 Shapes passed to :meth:`Layer.output_shape` and :meth:`Layer.param_shapes` are per-sample
 (without the batch axis).
@@ -34,6 +50,9 @@ class Layer:
     """Base class documenting the protocol; parameter-free layers inherit the defaults."""
 
     kind = "layer"
+    linear_in_params = False  # no claim: the curvature fast paths treat the layer as generic
+    input_hessian_is_zero = False
+    input_contracted = False
 
     def output_shape(self, in_shape):
         """Per-sample output shape for per-sample input shape ``in_shape``."""

@@ -10,12 +10,18 @@ mse            L = (1/(2B)) sum_b ||z_b - t_b||^2     (0.5 * batch mean of the s
                dL/dz = (z - t) / B,  R{dL/dz} = rz / B
 
 Targets are prepared once by :meth:`Loss.targets`: integer labels (B,) in [0, C) become
-one-hot rows; ``mse`` also takes real targets (B, C). Both losses are the exact functions
+one-hot rows; ``mse`` also takes real targets (B, C).
+
+Each loss declares what the structured curvature paths need (BackPACK's ``sqrt_hessian``):
+``hessian_sqrt(z, xp)`` -> M (B, C, C) with M_b M_b^T = H_z,b, the per-sample loss Hessian in z,
+and ``hessian_rank(C)`` = rank(M_b). Both losses are the exact functions
 PyTorch computes with ``CrossEntropyLoss()`` and ``0.5 * C * MSELoss()`` respectively (PyTorch's
 MSELoss also averages over the C outputs, hence the factor C).
 """
 
 from __future__ import annotations
+
+import math
 
 from ..backend import is_floating, is_integer
 
@@ -77,6 +83,36 @@ class CrossEntropy:
         eye = xp.eye(C, dtype=z.dtype)
         return (p[:, :, None] * eye[None, :, :] - p[:, :, None] * p[:, None, :]) / B
 
+    def hessian_sqrt(self, z, xp):
+        """M (B, C, C) with M_b M_b^T = H_z,b = (diag(p_b) - p_b p_b^T) / B.
+
+        With s = sqrt(p),
+            (diag(s) - p s^T)(diag(s) - s p^T) = diag(p) - 2 p p^T + p (s^T s) p^T = diag(p) - p p^T
+        since s^T s = sum p = 1; so M_b = (diag(s) - p s^T) / sqrt(B), of rank C - 1
+        (1^T M_b = s^T - s^T = 0: softmax is invariant to a common shift of the logits). The
+        diagonal M_ii = s_i (1 - p_i) is evaluated with 1 - p_i = sum_{c != i} p_c, so that every
+        entry of M_b M_b^T is a sum of terms no larger than the exact entry (no cancellation
+        for p_i -> 1).
+        """
+        B, C = z.shape
+        eye = xp.eye(C, dtype=z.dtype)
+        m = xp.max(z, axis=-1, keepdims=True)
+        e = xp.exp(z - m)  # (B, C)
+        total = xp.sum(e, axis=-1, keepdims=True)
+        p = e / total
+        s = xp.sqrt(p)
+        # 1 - p_i as sum_{c != i} p_c (positive terms): for a confident sample (p_i near 1)
+        # the subtraction 1 - p_i would leave a relative error u / (1 - p_i) in M_ii.
+        others = xp.where(eye[None, :, :] > 0, xp.zeros_like(e)[:, :, None], e[:, None, :])
+        omp = xp.sum(others, axis=-1) / total  # (B, C)
+        off = -p[:, :, None] * s[:, None, :]  # M_ij = -p_i s_j (i != j)
+        diag = (s * omp)[:, :, None] * eye[None, :, :]  # M_ii = s_i (1 - p_i)
+        return (1.0 / math.sqrt(B)) * xp.where(eye[None, :, :] > 0, diag, off)
+
+    def hessian_rank(self, C):
+        """rank(M_b) = C - 1: softmax is invariant to a common shift of the logits."""
+        return C - 1
+
 
 class MeanSquaredError:
     """0.5 * batch mean of the squared error, against one-hot labels or real targets."""
@@ -113,6 +149,16 @@ class MeanSquaredError:
         B, C = z.shape
         eye = xp.eye(C, dtype=z.dtype)
         return xp.broadcast_to(eye[None, :, :] / B, (B, C, C))
+
+    def hessian_sqrt(self, z, xp):
+        """M (B, C, C) = I / sqrt(B): M_b M_b^T = I / B = H_z,b."""
+        B, C = z.shape
+        eye = xp.eye(C, dtype=z.dtype)
+        return xp.broadcast_to((1.0 / math.sqrt(B)) * eye[None, :, :], (B, C, C))
+
+    def hessian_rank(self, C):
+        """rank(M_b) = C."""
+        return C
 
 
 LOSSES = {"cross_entropy": CrossEntropy(), "mse": MeanSquaredError()}

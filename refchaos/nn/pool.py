@@ -77,6 +77,7 @@ class MaxPool2d(_Pool2d):
     """Window maxima; ties and NaNs resolved as PyTorch's CPU kernel does."""
 
     kind = "maxpool2d"
+    input_hessian_is_zero = True  # piecewise linear: the routing a* is fixed by the forward
 
     def forward(self, params, x):
         self._check(x)
@@ -110,6 +111,7 @@ class AvgPool2d(_Pool2d):
     """Window means (divisor kh kw)."""
 
     kind = "avgpool2d"
+    input_hessian_is_zero = True  # linear
 
     def _mean(self, x):
         """S(x) / n on a flat batch axis, x (N, C, H, W)."""

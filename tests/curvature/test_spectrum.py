@@ -73,12 +73,13 @@ def test_range_equals_dense(sizes, act, loss, bias, B):
     np.testing.assert_array_equal(lam_a, lam)
 
 
-def test_qr_and_kronecker_bases_agree(monkeypatch):
+def test_qr_and_input_reduction_bases_agree(monkeypatch):
+    """The Dense-first reduction and the free-layer QR basis give the same pairs (ReLU)."""
     model = rc.mlp([40, 8, 6])
     theta = model.init(seed=5)
     x, y = _data(model, 3)
     lam_k, V_k = spectrum(model, theta, x, y, method="range")
-    monkeypatch.setattr(range_mod, "_input_basis", lambda *a: None)
+    monkeypatch.setattr(range_mod, "reduce", lambda *a: None)
     lam_q, V_q = spectrum(model, theta, x, y, method="range")
     err = 2 * rtol_for(model.num_params) * np.abs(lam_k).max()
     np.testing.assert_allclose(lam_q, lam_k, rtol=0, atol=err)
@@ -192,6 +193,28 @@ def test_cnn_auto_equals_dense():
     model = rc.nn.cnn(2)
     theta = model.init(seed=1, scheme="he")
     x, y = _data(model, 2)
-    lam, V = spectrum(model, theta, x, y, method="auto")  # range does not apply: dense
+    lam, V = spectrum(model, theta, x, y, method="auto")  # range does not apply: deflated
     lam_d, _ = spectrum(model, theta, x, y, method="dense")
-    np.testing.assert_array_equal(lam, lam_d)
+    assert lam.shape == lam_d.shape == (model.num_params,)
+    err = 2 * rtol_for(model.num_params) * np.abs(lam_d).max()
+    np.testing.assert_allclose(lam, lam_d, rtol=0, atol=err)
+    np.testing.assert_allclose(V.T @ V, np.eye(model.num_params), rtol=0, atol=rtol_for(model.num_params))
+
+
+def test_deflated_on_every_backend(xp):
+    """A ReLU MLP with dead hidden units (negative biases): the exact zero rows are split off."""
+    model = rc.mlp([5, 6, 3])
+    theta_np = model.init(seed=0)
+    theta_np[30:33] = -50.0  # three hidden units never fire: their rows of H are exactly zero
+    x_np, y_np = _data(model, 7)  # B > D: no reduction; free-layer range not small: deflated
+    lam_np, V_np = spectrum(model, theta_np, x_np, y_np, method="dense")
+    lam, V = spectrum(model, xp.asarray(theta_np), xp.asarray(x_np), xp.asarray(y_np), method="auto")
+    N = model.num_params
+    assert lam.shape == (N,) and V.shape == (N, N)
+    lam, V = to_host(lam), to_host(V)
+    assert np.count_nonzero(lam == 0.0) >= 3 * 6  # W rows and bias of the dead units, exact zeros
+    err = 2 * rtol_for(N) * np.abs(lam_np).max()
+    np.testing.assert_allclose(lam, lam_np, rtol=0, atol=err)
+    np.testing.assert_allclose(V.T @ V, np.eye(N), rtol=0, atol=rtol_for(N))
+    H = model.hessian(theta_np, x_np, y_np)
+    assert np.linalg.norm(H @ V - V * lam[None, :], 2) <= err
