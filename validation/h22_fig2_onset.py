@@ -9,11 +9,14 @@ the final training-set loss, with gap(onset) = loss(CGD from onset) - loss(SGD):
 * pruning hurts at every onset:         gap > 0 for every onset
 * the later the onset, the less damage: gap strictly decreasing in the onset
 
-Quick mode: digits, MLP 64-8-10 sigmoid (610 parameters, full-rank Hessian: a dense eigh per
-CGD step), batch 8, lr 0.5, 150 steps, onsets 0, 50, 100 (about 20 s). Full mode: USPS
-standardised, MLP 256-20-10 sigmoid, batch 8, lr 1e-3 (H22), 15,000 steps, onsets 2,000,
-5,000, 10,000 (H22's; a 5,350 x 5,350 eigh per CGD step: about a day on a 2-core CPU);
-``--steps``/``--onsets``/``--lr`` shorten it.
+Quick mode: digits, MLP 64-8-10 sigmoid (610 parameters; at batch 8 the Hessian has rank at
+most 8 * 8 + 98 = 162, the first layer's rows lying in R^8 (x) span(x_1..x_8)), batch 8,
+lr 0.5, 150 steps, onsets 0, 50, 100 (about 20 s). Full mode: USPS standardised, MLP 256-20-10
+sigmoid, batch 8, lr 1e-3 (H22), 15,000 steps, onsets 2,000, 5,000, 10,000 (H22's; the exact
+spectrum of each CGD step comes from the Dense-first reduction of
+:mod:`refchaos.curvature.dense_first`, about 60 ms, so the whole figure is estimated at about
+half an hour on the 2-core machine: validation/bench/README.md); ``--steps``/``--onsets``/``--lr``
+shorten it.
 
     python validation/h22_fig2_onset.py --quick
     python validation/h22_fig2_onset.py --data-dir ../shared/data --steps 3000 --onsets 0,1000,2000

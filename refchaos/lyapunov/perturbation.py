@@ -162,9 +162,13 @@ class DistanceFit:
     residual: float
 
     def __call__(self, t):
-        """The model curve d(t) = sqrt(alpha t^2 + beta t + d0^2) on host arrays."""
+        """The model curve d(t) = sqrt(alpha t^2 + beta t + d0^2) on host arrays.
+
+        NaN where the fitted quadratic is negative: a shrinking distance curve can give
+        alpha < 0, and Eq. (15) then has no real distance there (the fit cannot follow it)."""
         t = np.asarray(t, dtype=np.float64)
-        return np.sqrt(self.alpha * t**2 + self.beta * t + self.d0**2)
+        d2 = self.alpha * t**2 + self.beta * t + self.d0**2
+        return np.sqrt(np.where(d2 >= 0, d2, np.nan))
 
 
 def fit_distance(t, d, *, d0=DEFAULT_EPS):

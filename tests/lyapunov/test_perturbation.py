@@ -138,3 +138,18 @@ def test_fit_rejects_bad_input():
         fit_distance(np.arange(2.0), np.ones(2))
     with pytest.raises(ValueError, match="finite"):
         fit_distance(np.arange(5.0), np.array([1.0, 2.0, np.inf, 3.0, 4.0]))
+
+
+def test_distance_model_is_nan_where_the_fitted_square_is_negative():
+    """A shrinking curve fits alpha < 0: d(t)^2 = alpha t^2 + beta t + d0^2 turns negative at
+    the positive root, where Eq. (15) has no real distance; the model says NaN, silently."""
+    import warnings
+
+    from refchaos.lyapunov.perturbation import DistanceFit
+
+    fit = DistanceFit(alpha=-1.0, beta=0.0, d0=2.0, residual=0.0)  # d^2 = 4 - t^2, root t = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = fit(np.array([0.0, 1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(d[:3], [2.0, np.sqrt(3.0), 0.0])
+    assert np.isnan(d[3])
