@@ -34,7 +34,7 @@ _OPTION_NAME = re.compile(r"(--[a-z][a-z0-9-]*)")
 # option name -> RunConfig field (the same name with '-' for '_')
 FIELDS = ("dataset", "data_dir", "subset", "model", "activation", "init", "init_std", "loss",
           "optimizer", "prune", "prune_k", "prune_select", "prune_start", "lr", "momentum",
-          "weight_decay", "batch_size", "epochs", "steps", "seed", "backend", "measure", "every",
+          "weight_decay", "betas", "eps", "alpha", "amsgrad", "centered", "batch_size", "epochs", "steps", "seed", "backend", "measure", "every",
           "ftle_k")
 
 
@@ -43,6 +43,20 @@ def _measures(values):
     for v in values:
         out += [m.strip() for m in v.split(",") if m.strip()]
     return tuple(dict.fromkeys(out))
+
+
+def _betas(text):
+    """--betas B1,B2 as a pair of floats (their range is checked with the configuration)."""
+    if isinstance(text, tuple):
+        return text
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2:
+        raise click.BadParameter(f"write two numbers B1,B2, e.g. 0.9,0.999; got {text!r}",
+                                 param_hint="'--betas'")
+    return values
 
 
 def _default_out(config):
@@ -70,7 +84,8 @@ def _usage(err):
 @click.option("--init", default=D.init, help="pytorch, normal, xavier or he.")
 @click.option("--init-std", default=D.init_std, type=float, help="Standard deviation of --init normal.")
 @click.option("--loss", default=D.loss, help="cross_entropy or mse.")
-@click.option("--optimizer", default=D.optimizer, help="sgd, or cgd (Theorem 2.2 pruning).")
+@click.option("--optimizer", default=D.optimizer,
+              help="sgd, cgd (Theorem 2.2 pruning), adam, adamw or rmsprop (PyTorch's definitions).")
 @click.option("--prune", default=D.prune, help="CGD prune set: chaotic, negative, positive, none.")
 @click.option("--prune-k", default=None, type=int, show_default="all of the set",
               help="Prune at most k directions.")
@@ -79,6 +94,12 @@ def _usage(err):
 @click.option("--lr", default=D.lr, type=float, help="Learning rate eta (> 0).")
 @click.option("--momentum", default=D.momentum, type=float, help="Momentum mu in [0, 1) (PyTorch's buffer).")
 @click.option("--weight-decay", default=D.weight_decay, type=float, help="L2 weight decay (>= 0).")
+@click.option("--betas", default=",".join(f"{b:g}" for b in D.betas), callback=lambda c, p, v: _betas(v),
+              help="Adam/AdamW moment coefficients B1,B2 in [0, 1).")
+@click.option("--eps", default=D.eps, type=float, help="Adam/AdamW/RMSprop eps (> 0) added after the root.")
+@click.option("--alpha", default=D.alpha, type=float, help="RMSprop smoothing constant in [0, 1).")
+@click.option("--amsgrad", is_flag=True, show_default="off", help="Adam/AdamW: AMSGrad's running max of v.")
+@click.option("--centered", is_flag=True, show_default="off", help="RMSprop: centred variance estimate.")
 @click.option("--batch-size", default=D.batch_size, type=int, help="Minibatch size; 0 = full batch.")
 @click.option("--epochs", default=D.epochs, type=int, help="Epochs (ignored when --steps is given).")
 @click.option("--steps", default=None, type=int, show_default="epochs x steps per epoch",
@@ -147,7 +168,7 @@ def _resumed_config(out, options, given):
         raise click.BadParameter(str(err), param_hint="'--out'") from None
     stored = config.to_dict()
     for name in sorted(given):
-        value = list(options[name]) if name == "measure" else options[name]
+        value = list(options[name]) if name in ("measure", "betas") else options[name]
         if stored[name] != value:
             raise click.BadParameter(
                 f"the run in {out} has {name.replace('_', '-')} {stored[name]!r}, not {value!r}; "

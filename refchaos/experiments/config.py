@@ -25,13 +25,19 @@ from dataclasses import asdict, dataclass, field, fields
 
 from ..nn import ACTIVATIONS, INIT_SCHEMES, LOSSES
 from ..nn.builders import mlp
-from ..optim import CGD, PRUNE_SETS, SELECTIONS, SGD
+from ..optim import PRUNE_SETS, SELECTIONS, get_optimizer
+from ..optim.adam import check_betas, check_eps
+from ..optim.sgd import check_unit
 
 DATASET_SCALING = {
     "digits": "unit", "mnist": "unit", "cifar10": "unit",
     "usps": "standardize", "fashion-mnist": "standardize",
 }
-OPTIMIZERS = ("sgd", "cgd")
+OPTIMIZERS = ("sgd", "cgd", "adam", "adamw", "rmsprop")
+ADAPTIVE = ("adam", "adamw", "rmsprop")  # preconditioned steppers (EQUATIONS.md)
+# option -> the optimizers it applies to (PyTorch's hyper-parameters of each)
+ADAPTIVE_OPTIONS = {"betas": ("adam", "adamw"), "eps": ADAPTIVE, "alpha": ("rmsprop",),
+                    "amsgrad": ("adam", "adamw"), "centered": ("rmsprop",)}
 BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
 MEASURES = ("loss", "accuracy", "spectrum", "sharpness", "ftle", "maxexp")
 DEFAULT_MEASURES = ("loss", "accuracy", "maxexp", "spectrum")
@@ -60,6 +66,11 @@ class RunConfig:
     lr: float = 0.1
     momentum: float = 0.0
     weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)  # Adam/AdamW (beta1, beta2), PyTorch's defaults
+    eps: float = 1e-8  # Adam/AdamW/RMSprop: added after the root
+    alpha: float = 0.99  # RMSprop smoothing constant
+    amsgrad: bool = False  # Adam/AdamW: divide by the root of the running max of v
+    centered: bool = False  # RMSprop: divide by the root of the variance estimate
     batch_size: int = 32  # 0: full batch
     epochs: int = 5
     steps: int | None = None  # overrides epochs when given
@@ -74,6 +85,7 @@ class RunConfig:
     def to_dict(self):
         d = asdict(self)
         d["measure"] = list(self.measure)
+        d["betas"] = list(self.betas)
         return d
 
     @classmethod
@@ -85,6 +97,8 @@ class RunConfig:
         d = dict(d)
         if "measure" in d:
             d["measure"] = tuple(d["measure"])
+        if "betas" in d:
+            d["betas"] = tuple(d["betas"])
         return cls(**d)
 
     def validate(self):
@@ -108,6 +122,7 @@ class RunConfig:
             raise ConfigError(f"--momentum must lie in [0, 1), got {self.momentum}")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"--weight-decay must be >= 0, got {self.weight_decay}")
+        self._validate_optimizer_options()
         if self.batch_size < 0:
             raise ConfigError(f"--batch-size must be >= 0 (0 = full batch), got {self.batch_size}")
         if self.steps is None and self.epochs < 1:
@@ -129,6 +144,27 @@ class RunConfig:
         if self.ftle_k < 1:
             raise ConfigError(f"--ftle-k must be >= 1, got {self.ftle_k}")
         return self
+
+
+    def _validate_optimizer_options(self):
+        """Each optimizer option in range, and given only to an optimizer that has it."""
+        default = RunConfig()
+        for name, owners in ADAPTIVE_OPTIONS.items():
+            if self.optimizer not in owners and getattr(self, name) != getattr(default, name):
+                raise ConfigError(f"--{name} applies to --optimizer {' or '.join(owners)}, "
+                                  f"not {self.optimizer}")
+        if self.optimizer in ("adam", "adamw") and self.momentum != 0:
+            raise ConfigError(f"--momentum does not apply to --optimizer {self.optimizer} "
+                              "(its first moment is set by --betas)")
+        try:
+            check_betas(self.betas)
+        except ValueError as err:
+            raise ConfigError(f"--betas: {err}") from None
+        try:
+            check_eps(self.eps)
+            check_unit(self.alpha, "alpha", closed=False)
+        except ValueError as err:
+            raise ConfigError(f"--{str(err).split()[0]} {str(err).partition(' ')[2]}") from None
 
 
 def _choice(option, value, choices):
@@ -189,12 +225,20 @@ def model_input_layout(config):
 
 
 def build_optimizer(config):
-    """SGD or CGD (Theorem 2.2 of Herrmann et al. 2022) from the configuration."""
-    if config.optimizer == "sgd":
-        return SGD(config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return CGD(config.lr, prune=config.prune, k=config.prune_k, select=config.prune_select,
-               start=config.prune_start, momentum=config.momentum,
-               weight_decay=config.weight_decay, seed=config.seed)
+    """The configured stepper through the registry :func:`refchaos.optim.get_optimizer`: SGD,
+    CGD (Theorem 2.2 of Herrmann et al. 2022), Adam, AdamW or RMSprop (PyTorch's definitions)."""
+    name, common = config.optimizer, dict(lr=config.lr, weight_decay=config.weight_decay)
+    if name == "sgd":
+        return get_optimizer(name, momentum=config.momentum, **common)
+    if name == "cgd":
+        return get_optimizer(name, config.lr, prune=config.prune, k=config.prune_k, select=config.prune_select,
+                             start=config.prune_start, momentum=config.momentum,
+                             weight_decay=config.weight_decay, seed=config.seed)
+    if name in ("adam", "adamw"):
+        return get_optimizer(name, betas=tuple(config.betas), eps=config.eps,
+                             amsgrad=config.amsgrad, **common)
+    return get_optimizer(name, alpha=config.alpha, eps=config.eps, momentum=config.momentum,
+                         centered=config.centered, **common)
 
 
 def load_run_data(config, xp):

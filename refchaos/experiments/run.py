@@ -17,7 +17,9 @@ accuracy       ``batch_acc`` (z(t)), ``train_acc`` (whole training set), ``test_
 spectrum       Hessian eigenvalues of z(t) (:func:`refchaos.curvature.spectrum`), local exponents
                ln|1 - lr lambda| (Eq. (9)), counts ``n_negative/positive/zero/chaotic``
                (Eq. (10)), ``lam_min``, ``lam_max``, gradient overlaps ``overlap_*``;
-               arrays ``spectrum_steps``, ``eigenvalues``, ``local_exponents`` (NaN-padded rows)
+               arrays ``spectrum_steps``, ``eigenvalues``, ``local_exponents`` (NaN-padded rows).
+               With Adam, AdamW or RMSprop only the eigenvalues, ``lam_min`` and ``lam_max``:
+               the one-step map is not I - lr H, so Eq. (9) and (10) do not apply
 sharpness      ``sharpness`` (top eigenvalue of the minibatch Hessian: the spectrum's top when it
                is measured that step, else Lanczos by HVPs, :func:`top_eigenvalue`),
                ``two_over_lr`` (the edge of stability 2/lr of Cohen et al. 2021 for plain GD)
@@ -32,7 +34,9 @@ The tangent columns (maxexp's vector and ftle's block) ride along the optimizer 
 :func:`refchaos.lyapunov.tangent_step`, so the gradient and the HVPs share one pass. Local
 exponents and counts are those of Theorem 2.1 (the plain SGD map I - lr H); with momentum or
 weight decay the tangent map is the one of :mod:`refchaos.lyapunov.tangent` and only ftle and
-maxexp account for it. CGD runs compute the spectrum inside the step too; a measured step
+maxexp account for it. For the preconditioned steppers (Adam, AdamW, RMSprop) the tangent
+columns span the whole state (theta, m, v, ...) and ftle and maxexp are the exponents of that
+map (EQUATIONS.md, "Adaptive steppers"). CGD runs compute the spectrum inside the step too; a measured step
 decomposes the Hessian a second time (simple, and the measured step is 1 in ``every``).
 
 Divergence is an outcome, not an error: the shared rule of :mod:`.divergence` (non-finite,
@@ -53,11 +57,13 @@ import time
 
 import numpy as np
 
-from ..backend import asarray, backend_name, host_rng, namespace_of, to_float, to_host
-from ..lyapunov import QRAccumulator, local_analysis, tangent_dim, tangent_step
+from ..backend import asarray, backend_name, namespace_of, to_float, to_host
+from ..lyapunov import (MaxExponentIntegrator, QRAccumulator, local_analysis, tangent_dim,
+                        tangent_step)
+from ..lyapunov.spectrum import initial_block
 from ..curvature import spectrum
 from ..curvature.lanczos import lanczos_spectrum
-from .config import ConfigError
+from .config import ADAPTIVE, ConfigError
 from .divergence import DEFAULT_POLICY, Divergence
 from .progress import Progress
 from .recorder import Recorder, RecordError
@@ -66,7 +72,7 @@ from .rundir import RunDirectory, RunDirectoryError
 from .setup import prepare
 
 DEFAULT_CHECKPOINT_EVERY = 100  # Steps between checkpoints (and syncs of the records).
-MAXEXP_STREAM, FTLE_STREAM, LANCZOS_STREAM = 1, 2, 3  # host_rng([seed, stream, ...]) streams.
+LANCZOS_STREAM = 3  # host_rng([seed, LANCZOS_STREAM, t]): sharpness's Lanczos start vector
 
 
 def metric_columns(config):
@@ -77,7 +83,9 @@ def metric_columns(config):
     m = set(config.measure)
     if "accuracy" in m:
         cols += ["batch_acc", "train_acc", "test_acc"]
-    if "spectrum" in m:
+    if "spectrum" in m and config.optimizer in ADAPTIVE:  # eigenvalues only (module docstring)
+        cols += ["lam_min", "lam_max"]
+    elif "spectrum" in m:
         cols += ["n_negative", "n_positive", "n_zero", "n_chaotic", "lam_min", "lam_max",
                  "overlap_negative", "overlap_positive", "overlap_zero", "overlap_chaotic"]
     if "sharpness" in m:
@@ -106,19 +114,21 @@ class _State:
         c = setup.config
         self.step = 0
         self.theta = theta
+        self.opt = setup.opt
         self.opt_state = setup.opt.init(theta)
         self.n = tangent_dim(setup.opt, setup.model)
         self.w = None  # maxexp tangent vector (n, 1)
         self.log_sum = 0.0  # sum of ln r(s) so far
         self.acc = None  # ftle QR accumulator
         self.k = min(c.ftle_k, self.n)
+        # The start vectors of refchaos.lyapunov's own integrators from the run's seed, so that
+        # maxexp equals max_exponent(..., seed=seed) and ftle lyapunov_spectrum(..., seed=seed)
+        # (and a sweep point's tangent exponent, which is max_exponent's).
         if "maxexp" in c.measure:
-            w = host_rng([c.seed, MAXEXP_STREAM]).standard_normal((self.n, 1))
-            w = asarray(w / np.linalg.norm(w), setup.xp, theta.dtype)
-            self.w = w
+            self.w = MaxExponentIntegrator(setup.opt, setup.model, theta, seed=c.seed,
+                                           record_every=None).w  # (n, 1), unit norm
         if "ftle" in c.measure:
-            Q0 = host_rng([c.seed, FTLE_STREAM]).standard_normal((self.n, self.k))
-            self.acc = QRAccumulator(asarray(Q0, setup.xp, theta.dtype))
+            self.acc = QRAccumulator(initial_block(self.n, self.k, theta, seed=c.seed))
         self.last = {}  # the last value of every metric column recorded so far
         self.ftle_last = None  # the last finite-time exponents
         self.wall_time = 0.0
@@ -128,13 +138,12 @@ class _State:
     def pack(self, columns, config, records):
         """(meta, arrays) of a checkpoint; ``records`` is :meth:`Recorder.sync`'s state."""
         arrays = dict(theta=to_host(self.theta), log_sum=np.float64(self.log_sum))
-        if self.opt_state.v is not None:
-            arrays["opt_v"] = to_host(self.opt_state.v)
+        arrays.update(self.opt.state_to_dict(self.opt_state))  # any stepper's buffers, exact
         if self.w is not None:
             arrays["w"] = to_host(self.w)
         if self.acc is not None:
             arrays["ftle_Q"], arrays["ftle_log_r"] = to_host(self.acc.Q), to_host(self.acc.log_r)
-        meta = dict(step=self.step, opt_step=self.opt_state.step, columns=list(columns),
+        meta = dict(step=self.step, columns=list(columns),
                     config=config.to_dict(), wall_time_s=self.wall_time,
                     resumed_at=list(self.resumed_at), records=records, last=self.last,
                     ftle_last=self.ftle_last,
@@ -143,16 +152,17 @@ class _State:
         return meta, arrays
 
     def unpack(self, meta, arrays, setup):
-        from ..optim import OptState
-
         xp, dtype = setup.xp, self.theta.dtype
         if arrays["theta"].shape != (setup.model.num_params,):
             raise RunDirectoryError(f"the checkpoint's theta has shape {arrays['theta'].shape}, "
                                     f"the model {setup.model.num_params} parameters")
         self.step = int(meta["step"])
         self.theta = asarray(arrays["theta"], xp, dtype)
-        v = asarray(arrays["opt_v"], xp, dtype) if "opt_v" in arrays else None
-        self.opt_state = OptState(step=int(meta["opt_step"]), v=v)
+        try:
+            self.opt_state = self.opt.state_from_dict(arrays, self.theta)
+        except ValueError as err:
+            raise RunDirectoryError(f"the checkpoint's optimizer state does not fit {self.opt!r}: "
+                                    f"{err}") from None
         self.log_sum = float(arrays["log_sum"])
         if self.w is not None:
             self.w = asarray(arrays["w"], xp, dtype)
@@ -225,7 +235,12 @@ def _measure(setup, theta, t, x, y, row, new):
     """The every-``config.every`` measurements at theta(t) on the batch z(t), into ``row``."""
     c, model, lr = setup.config, setup.model, setup.opt.lr
     lam = None
-    if "spectrum" in c.measure:
+    if "spectrum" in c.measure and setup.opt.preconditioned:  # eigenvalues only
+        lam = np.asarray(to_host(spectrum(model, theta, x, y)[0]), dtype=np.float64)
+        new["spectrum"] = (lam, None)
+        if lam.size:
+            row["lam_min"], row["lam_max"] = float(lam[0]), float(lam[-1])
+    elif "spectrum" in c.measure:
         la = local_analysis(model, theta, x, y, lr)
         lam = np.asarray(to_host(la.lam), dtype=np.float64)
         new["spectrum"] = (lam, np.asarray(to_host(la.exponents), dtype=np.float64))
@@ -256,7 +271,8 @@ def _commit(st, new, rec):
         rec.record("log_growth", t, new["ln_r"])
     if "spectrum" in new:
         rec.record("eigenvalues", t, new["spectrum"][0])
-        rec.record("local_exponents", t, new["spectrum"][1])
+        if new["spectrum"][1] is not None:
+            rec.record("local_exponents", t, new["spectrum"][1])
     if "ftle" in new:
         rec.record("ftle", t, new["ftle"])
         st.ftle_last = [float(v) for v in new["ftle"]]
