@@ -184,6 +184,26 @@ def _sgd_run(opt, model, theta, x, y, steps):
     return theta, state
 
 
+def _fd_state_jacobian(xp, opt, model, theta, x, y, steps, buffers=()):
+    """Central differences of (theta, *buffers)(steps) in theta(0), buffers started at opt.init.
+
+    Returns (Y_fd, scale): Y_fd ((1 + len(buffers)) N, N), column j the difference quotient
+    along e_j with step FD_STEP; scale, the largest |entry| of the perturbed end states, sets
+    the finite-difference tolerance (:func:`fd_tolerance`)."""
+    N = model.num_params
+    eye = np.eye(N)
+    cols, scale = [], 0.0
+    for j in range(N):
+        e = _to(xp, FD_STEP * eye[j])
+        tp, sp = _sgd_run(opt, model, theta + e, x, y, steps)
+        tm, sm = _sgd_run(opt, model, theta - e, x, y, steps)
+        plus = [tp] + [getattr(sp, b) for b in buffers]
+        minus = [tm] + [getattr(sm, b) for b in buffers]
+        cols.append(xp.concat([(a - b) / (2 * FD_STEP) for a, b in zip(plus, minus)]))
+        scale = max([scale] + [_maxabs(xp, a) for a in plus])
+    return xp.stack(cols, axis=1), scale
+
+
 # ===== running ================================================================================
 def run_audit(backend="numpy", ids=None):
     """Run the audit on ``backend``; one :class:`AuditRow` per ledger entry, in ledger order.

@@ -16,9 +16,9 @@ from ..curvature import spectrum as hessian_spectrum
 from ..lyapunov.local import local_exponents
 from ..nn.builders import mlp
 from ..optim import CGD, SGD, ZERO_TOL, classify
-from .core import (FD_STEP, FIRST_ORDER_SLOPE_TOL, MC_SIGMAS, PAPER_A8, PAPER_A8_DIGITS, U,
+from .core import (FIRST_ORDER_SLOPE_TOL, MC_SIGMAS, PAPER_A8, PAPER_A8_DIGITS, U,
                    Outcome, _host, _linear_mse, _maxabs, _norm, _random_symmetric, _rel, _relu_mlp,
-                   _sgd_run, _tanh_mlp, _to, check, fd_tolerance, rtol)
+                   _fd_state_jacobian, _sgd_run, _tanh_mlp, _to, check, fd_tolerance, rtol)
 
 # ===== H22: tangent maps and Lyapunov exponents ==============================================
 @check("H22-1", "Eq. (1): Y(T) = d theta(T)/d theta(0) of SGD vs central differences of T steps")
@@ -27,15 +27,7 @@ def _h22_1(xp):
     lr, T, N = 0.5, 3, model.num_params
     opt = SGD(lr=lr)
     run = ly.tangent_matrix(opt, model, theta, lambda t: (x, y), T)
-    eye = np.eye(N)
-    cols, scale = [], 0.0
-    for j in range(N):
-        e = _to(xp, FD_STEP * eye[j])
-        tp, _ = _sgd_run(opt, model, theta + e, x, y, T)
-        tm, _ = _sgd_run(opt, model, theta - e, x, y, T)
-        cols.append((tp - tm) / (2 * FD_STEP))
-        scale = max(scale, _maxabs(xp, tp))
-    Y_fd = xp.stack(cols, axis=1)
+    Y_fd, scale = _fd_state_jacobian(xp, opt, model, theta, x, y, T)
     return Outcome(_maxabs(xp, run.Y - Y_fd), fd_tolerance(scale),
                    f"N={N}, T={T}, lr={lr}, max entry error of Y")
 
@@ -168,15 +160,8 @@ def _mom_2n(xp):
     lr, mu, wd, T, N = 0.3, 0.8, 0.01, 3, model.num_params
     opt = SGD(lr=lr, momentum=mu, weight_decay=wd)
     run = ly.tangent_matrix(opt, model, theta, lambda t: (x, y), T)
-    eye = np.eye(N)
-    cols, scale = [], 0.0
-    for j in range(N):
-        e = _to(xp, FD_STEP * eye[j])
-        tp, sp = _sgd_run(opt, model, theta + e, x, y, T)
-        tm, sm = _sgd_run(opt, model, theta - e, x, y, T)
-        cols.append(xp.concat([tp - tm, sp.v - sm.v]) / (2 * FD_STEP))
-        scale = max(scale, _maxabs(xp, tp), _maxabs(xp, sp.v))
-    Y_fd = xp.stack(cols, axis=1)  # (2N, N): d(theta, v)(T) / d theta(0) with v(0) = 0
+    Y_fd, scale = _fd_state_jacobian(xp, opt, model, theta, x, y, T, buffers=("v",))
+    # Y_fd (2N, N): d(theta, v)(T) / d theta(0) with v(0) = 0
     return Outcome(_maxabs(xp, run.Y[:, :N] - Y_fd), fd_tolerance(scale),
                    f"N={N}, T={T}, beta={mu}, weight decay {wd}")
 

@@ -11,7 +11,7 @@ import numpy as np
 from .. import lyapunov as ly
 from ..backend import host_rng
 from ..optim import Adam, AdamW, RMSprop
-from .core import FD_STEP, Outcome, _maxabs, _rel, _sgd_run, _tanh_mlp, _to, check, fd_tolerance, rtol
+from .core import Outcome, _fd_state_jacobian, _maxabs, _rel, _tanh_mlp, _to, check, fd_tolerance, rtol
 
 CONST_STEPS = 10  # steps of the constant-gradient cases
 SMOOTH_EPS = 0.3  # eps of the tangent checks: every denominator is >= eps, so the third
@@ -77,17 +77,7 @@ def _tangent_vs_fd(xp, opt):
     model, theta, x, y = _tanh_mlp(xp)
     N = model.num_params
     run = ly.tangent_matrix(opt, model, theta, lambda t: (x, y), TANGENT_STEPS)
-    eye = np.eye(N)
-    cols, scale = [], 0.0
-    for j in range(N):
-        e = _to(xp, FD_STEP * eye[j])
-        tp, sp = _sgd_run(opt, model, theta + e, x, y, TANGENT_STEPS)
-        tm, sm = _sgd_run(opt, model, theta - e, x, y, TANGENT_STEPS)
-        plus = [tp] + [getattr(sp, b) for b in opt.buffers]
-        minus = [tm] + [getattr(sm, b) for b in opt.buffers]
-        cols.append(xp.concat([(a - b) / (2 * FD_STEP) for a, b in zip(plus, minus)]))
-        scale = max([scale] + [_maxabs(xp, a) for a in plus])
-    Y_fd = xp.stack(cols, axis=1)  # (n, N)
+    Y_fd, scale = _fd_state_jacobian(xp, opt, model, theta, x, y, TANGENT_STEPS, opt.buffers)  # (n, N)
     return _maxabs(xp, run.Y[:, :N] - Y_fd), fd_tolerance(scale), N
 
 
