@@ -20,12 +20,14 @@ resized to 16x16 only when the CNN asks for it.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import asdict, dataclass, field, fields
 
 from ..nn import ACTIVATIONS, INIT_SCHEMES, LOSSES
 from ..nn.builders import mlp
 from ..optim import PRUNE_SETS, SELECTIONS, get_optimizer
+from ..optim.stepper import OPTIMIZERS as STEPPER_CLASSES
 from ..optim.adam import check_betas, check_eps
 from ..optim.sgd import check_unit
 
@@ -65,7 +67,7 @@ class RunConfig:
     prune_start: int = 0
     lr: float = 0.1
     momentum: float = 0.0
-    weight_decay: float = 0.0
+    weight_decay: float | None = None  # None: the optimizer's PyTorch default (AdamW 0.01, others 0)
     betas: tuple = (0.9, 0.999)  # Adam/AdamW (beta1, beta2), PyTorch's defaults
     eps: float = 1e-8  # Adam/AdamW/RMSprop: added after the root
     alpha: float = 0.99  # RMSprop smoothing constant
@@ -87,6 +89,10 @@ class RunConfig:
         d["measure"] = list(self.measure)
         d["betas"] = list(self.betas)
         return d
+
+    def __post_init__(self):
+        if self.weight_decay is None and self.optimizer in STEPPER_CLASSES:
+            self.weight_decay = default_weight_decay(self.optimizer)
 
     @classmethod
     def from_dict(cls, d):
@@ -222,6 +228,12 @@ def model_input_layout(config):
     """(flatten, resize) the data need for this model: MLPs flatten, the CNN wants 16x16."""
     kind, _ = parse_model_string(config.model)
     return (kind == "mlp"), (16 if kind == "cnn" and config.dataset in ("mnist", "fashion-mnist") else None)
+
+
+def default_weight_decay(optimizer):
+    """PyTorch's default weight decay of ``optimizer``, read off its stepper class (AdamW 1e-2,
+    the others 0), so that a run without ``--weight-decay`` trains what PyTorch would."""
+    return float(inspect.signature(STEPPER_CLASSES[optimizer]).parameters["weight_decay"].default)
 
 
 def build_optimizer(config):

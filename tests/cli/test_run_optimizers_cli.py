@@ -85,3 +85,19 @@ def test_adam_run_interrupted_then_resumed_is_bitwise_identical(tmp_path):
     a, b = RunDirectory(out).read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
     for key in ("theta", "opt_m", "opt_v", "w", "ftle_Q"):
         assert a[key].tobytes() == b[key].tobytes(), key
+
+
+@pytest.mark.parametrize("optimizer, expected", [("adamw", 0.01), ("adam", 0.0), ("sgd", 0.0)])
+def test_weight_decay_defaults_to_pytorchs_for_the_optimizer(tmp_path, optimizer, expected):
+    """Without --weight-decay the run trains what PyTorch's optimizer would (AdamW: 1e-2), and
+    config.json records the value used; an explicit --weight-decay 0 stays 0."""
+    out = tmp_path / optimizer
+    result = _invoke("--optimizer", optimizer, "--model", "mlp:4", "--steps", "2",
+                     "--measure", "loss", "--out", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["config"]["weight_decay"] == expected
+    explicit = tmp_path / f"{optimizer}-0"
+    result = _invoke("--optimizer", optimizer, "--weight-decay", "0", "--model", "mlp:4",
+                     "--steps", "2", "--measure", "loss", "--out", str(explicit), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads((explicit / "config.json").read_text())["config"]["weight_decay"] == 0.0
