@@ -94,7 +94,8 @@ def _usage(err):
 @click.option("--lr", default=D.lr, type=float, help="Learning rate eta (> 0).")
 @click.option("--momentum", default=D.momentum, type=float, help="Momentum mu in [0, 1) (PyTorch's buffer).")
 @click.option("--weight-decay", default=None, type=float,
-              help="Weight decay (>= 0); default: the optimizer's PyTorch default (adamw 0.01, others 0).")
+              show_default="the optimizer's PyTorch default: adamw 0.01, others 0",
+              help="Weight decay (>= 0).")
 @click.option("--betas", default=",".join(f"{b:g}" for b in D.betas), callback=lambda c, p, v: _betas(v),
               help="Adam/AdamW moment coefficients B1,B2 in [0, 1).")
 @click.option("--eps", default=D.eps, type=float, help="Adam/AdamW/RMSprop eps (> 0) added after the root.")
