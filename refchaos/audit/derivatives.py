@@ -192,14 +192,18 @@ def _hess_sym(xp):
     return Outcome(res, rtol(4 * N), f"N={N}, normwise")
 
 
-@check("HESS-structured", "Structured (free-layer) Hessian assembly equals the R-operator reference")
-def _hess_structured(xp):
+def _hessian_method_vs_rop(xp, model, theta, x, y, method, note=""):
+    """Outcome of ``hessian(method=method)`` against the R-operator reference, normwise."""
     from ..curvature.hessian import hessian
 
-    model, theta, x, y = _relu_mlp(xp)
     ref = hessian(model, theta, x, y, method="rop")
-    fast = hessian(model, theta, x, y, method="structured")
-    return Outcome(_rel(xp, fast, ref), rtol(4 * model.num_params), f"N={model.num_params}")
+    fast = hessian(model, theta, x, y, method=method)
+    return Outcome(_rel(xp, fast, ref), rtol(4 * model.num_params), f"{note}N={model.num_params}")
+
+
+@check("HESS-structured", "Structured (free-layer) Hessian assembly equals the R-operator reference")
+def _hess_structured(xp):
+    return _hessian_method_vs_rop(xp, *_relu_mlp(xp), "structured")
 
 
 def _range_vs_dense(xp, model, theta, x, y, extra=()):
@@ -227,12 +231,7 @@ def _spec_range(xp):
 
 @check("HESS-layerwise", "Layerwise (truncated R-operator) Hessian equals the R-operator reference")
 def _hess_layerwise(xp):
-    from ..curvature.hessian import hessian
-
-    model, theta, x, y = _tanh_cnn(xp)
-    ref = hessian(model, theta, x, y, method="rop")
-    fast = hessian(model, theta, x, y, method="layerwise")
-    return Outcome(_rel(xp, fast, ref), rtol(4 * model.num_params), f"tanh CNN, N={model.num_params}")
+    return _hessian_method_vs_rop(xp, *_tanh_cnn(xp), "layerwise", note="tanh CNN, ")
 
 
 @check("SPEC-dense-first", "Dense-first reduction: the non-zero eigenpairs of a smooth MLP equal the dense eigh's")
