@@ -3,7 +3,8 @@
 from .config import ConfigError, RunConfig, build_model, build_optimizer, load_run_data
 from .perturb import PerturbError, run_perturb
 from .prune import run_prune
-from .run import metric_columns, run
+from .measures import metric_columns
+from .run import run
 from .setup import Setup, evaluate, prepare
 from .resultdir import ResultDirectory, ResultDirectoryError, open_result
 from .rundir import RunDirectory, RunDirectoryError

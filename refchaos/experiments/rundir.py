@@ -48,7 +48,7 @@ RunDirectoryError = ResultDirectoryError  # the name earlier versions used
 CHECKPOINT_FILE = "checkpoint.npz"
 NEXT_CHECKPOINT_FILE = "checkpoint.next.npz"
 PREVIOUS_CHECKPOINT_FILE = "checkpoint.prev.npz"
-CHECKPOINT_FORMAT = 2  # Bumped when the checkpoint layout changes; older ones are refused.
+CHECKPOINT_FORMAT = 3  # Bumped when the checkpoint layout changes; older ones are refused.
 META_KEY = "__meta__"  # Name of the JSON metadata entry inside checkpoint.npz.
 
 

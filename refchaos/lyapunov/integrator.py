@@ -8,6 +8,12 @@ float64) and ``from_state_dict(opt, model, arrays, like)`` rebuilds the integrat
 recomputing anything, so stopping after any step and resuming gives bitwise the same result as
 not stopping (the batch of step t is a function of t only).
 
+Several integrators on one trajectory (a training run carrying a maximum-exponent vector and
+a QR block) share each step: :func:`advance_together` lets their tangent columns ride along
+one ``opt.tangent_step`` (one gradient-and-block-HVP pass) and hands each its columns of J Y.
+With ``history=False`` an integrator keeps no per-step records (its checkpoint is O(state),
+not O(steps)).
+
 The optimizer and model are code, not state: pass the same ones again when resuming.
 """
 
@@ -23,17 +29,19 @@ class Integrator:
     :class:`~refchaos.lyapunov.tangent.SpectrumIntegrator` and
     :class:`~refchaos.lyapunov.tangent.TangentMatrixIntegrator`.
 
-    Subclasses implement ``_advance_one(x, y)`` (one step of training and tangent),
-    ``_arrays()`` (their state as host arrays) and ``_load(arrays, xp, dtype)``.
+    Subclasses implement ``tangent_block()`` (the (n, K) columns they carry), ``_take(JY)``
+    (their arithmetic on J Y after the step), ``_arrays()`` (their state as host arrays) and
+    ``_load(arrays, xp, dtype)``.
     """
 
-    def __init__(self, opt, model, theta, state=None):
+    def __init__(self, opt, model, theta, state=None, history=True):
         namespace_of(theta)  # a supported backend
         self.opt, self.model = opt, model
         self.theta = theta
         self.state = opt.init(theta) if state is None else state
         self.t = 0  # steps taken
-        self.grad_norms = []  # ||g|| of each step, host floats
+        self.history = bool(history)  # keep per-step records (grad_norms, ...)
+        self.grad_norms = []  # ||g|| of each step, host floats (history only)
         self.n = opt.tangent_dim(model.num_params)
 
     def advance(self, batch, steps):
@@ -41,17 +49,27 @@ class Integrator:
         if isinstance(steps, bool) or int(steps) != steps or int(steps) < 0:
             raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
         for _ in range(int(steps)):
-            x, y = batch(self.t)
-            grad_norm = self._advance_one(x, y)
-            self.grad_norms.append(grad_norm)
-            self.t += 1
+            advance_together([self], *batch(self.t))
         return self
+
+    def absorb(self, theta, state, JY, info):
+        """Take the step (theta, state) -> new ``theta``, ``state`` computed outside, with
+        ``JY`` (n, K) the step's tangent map applied to :meth:`tangent_block`."""
+        if tuple(JY.shape) != tuple(self.tangent_block().shape):
+            raise ValueError(f"J Y must have shape {tuple(self.tangent_block().shape)}, got "
+                             f"{tuple(JY.shape)}")
+        self.theta, self.state = theta, state
+        self._take(JY)  # sees the new theta; self.t is still the index of this step
+        if self.history:
+            self.grad_norms.append(info["grad_norm"])
+        self.t += 1
 
     def state_dict(self):
         """Everything needed to resume, as a dict of host NumPy arrays."""
         out = {"t": np.asarray(self.t, dtype=np.int64),
                "theta": np.array(to_host(self.theta), copy=True),
-               "grad_norms": np.asarray(self.grad_norms, dtype=np.float64)}
+               "grad_norms": np.asarray(self.grad_norms, dtype=np.float64),
+               "history": np.asarray(self.history, dtype=np.int64)}
         out.update(self.opt.state_to_dict(self.state))
         out.update(self._arrays())
         return out
@@ -72,11 +90,15 @@ class Integrator:
         self.state = opt.state_from_dict(arrays, self.theta)
         self.t = int(arrays["t"])
         self.grad_norms = [float(a) for a in np.asarray(arrays["grad_norms"])]
+        self.history = bool(int(arrays["history"])) if "history" in arrays else True
         self.n = opt.tangent_dim(model.num_params)
         self._load(arrays, xp, dtype)
         return self
 
-    def _advance_one(self, x, y):
+    def tangent_block(self):
+        raise NotImplementedError
+
+    def _take(self, JY):
         raise NotImplementedError
 
     def _arrays(self):
@@ -84,3 +106,31 @@ class Integrator:
 
     def _load(self, arrays, xp, dtype):
         raise NotImplementedError
+
+
+def advance_together(integrators, x, y):
+    """One step on (x, y) shared by integrators on one trajectory; returns (theta, state, info).
+
+    Their tangent blocks are concatenated, Y = [Y_1, ..., Y_m] (n, K_1 + ... + K_m), and ride
+    along one ``opt.tangent_step`` (Eqs. (1), (2) of Herrmann et al. 2022: the columns of
+    J(t) Y are J(t) Y_i); each integrator then takes its own columns (:meth:`Integrator.absorb`).
+    The integrators must hold the same theta, optimizer state, step count and optimizer.
+    """
+    if not integrators:
+        raise ValueError("advance_together needs at least one integrator")
+    first = integrators[0]
+    for other in integrators[1:]:
+        if (other.theta is not first.theta or other.state is not first.state
+                or other.t != first.t or other.opt is not first.opt):
+            raise ValueError("the integrators are not on one trajectory (theta, optimizer state, "
+                             "step count and optimizer must be the same objects)")
+    blocks = [integ.tangent_block() for integ in integrators]
+    xp = namespace_of(first.theta)
+    Y = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=1)  # (n, K)
+    theta, state, JY, info = first.opt.tangent_step(first.model, first.theta, first.state, x, y, Y)
+    col = 0
+    for integ, block in zip(integrators, blocks):
+        K = block.shape[1]
+        integ.absorb(theta, state, JY[:, col:col + K], info)
+        col += K
+    return theta, state, info

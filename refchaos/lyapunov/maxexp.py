@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import array_api_compat
 import numpy as np
 
 from ..backend import asarray, host_rng, namespace_of, to_host
@@ -55,43 +56,64 @@ class MaxExponentIntegrator(Integrator):
 
     Parameters as :func:`max_exponent` (without ``batch``, ``steps`` and ``transient``, which
     :meth:`result` takes); advance with :meth:`advance`, checkpoint with :meth:`state_dict`.
+    ``history=False`` keeps no per-step records (no ``log_growth``, trajectory or gradient
+    norms; :meth:`result` is refused): only the running sum of ln r, read by
+    :meth:`running_exponent`, so the state stays O(n) over any number of steps.
     """
 
-    def __init__(self, opt, model, theta, seed=0, w0=None, state=None, record_every=1):
-        super().__init__(opt, model, theta, state)
+    def __init__(self, opt, model, theta, seed=0, w0=None, state=None, record_every=1,
+                 history=True):
+        super().__init__(opt, model, theta, state, history)
         xp, n = namespace_of(theta), self.n
         if w0 is None:
             w0 = asarray(host_rng(seed).standard_normal(n), xp, theta.dtype)
         if w0.shape != (n,):
             raise ValueError(f"w0 must have shape ({n},), got {tuple(w0.shape)}")
         self.w = xp.reshape(w0 / xp.sqrt(xp.sum(w0 * w0)), (n, 1))
-        self.record_every = None if record_every is None else int(record_every)
-        self.logs = []  # ln r(s), 0-d arrays on theta's device (no host sync per step)
-        self.trajectory_steps, self.trajectory = [0], [theta]
+        self.record_every = None if record_every is None or not history else int(record_every)
+        self.log_sum = xp.zeros((), dtype=theta.dtype, device=array_api_compat.device(theta))  # sum ln r(s)
+        self.last_log = None  # ln r of the last step
+        self.logs = []  # ln r(s), 0-d arrays on theta's device (no host sync per step; history)
+        self.trajectory_steps, self.trajectory = ([0], [theta]) if history else ([], [])
 
-    def _advance_one(self, x, y):
+    def tangent_block(self):
+        return self.w  # (n, 1)
+
+    def _take(self, Jw):
         xp = namespace_of(self.theta)
-        self.theta, self.state, Jw, info = self.opt.tangent_step(
-            self.model, self.theta, self.state, x, y, self.w)
         r = xp.sqrt(xp.sum(Jw * Jw))  # growth factor of this step, ||w|| = 1
-        self.logs.append(xp.log(r))
+        self.last_log = xp.log(r)
+        self.log_sum = self.log_sum + self.last_log
+        if self.history:
+            self.logs.append(self.last_log)
         self.w = Jw / r  # renormalise
         done = self.t + 1
         if self.record_every is not None and done % self.record_every == 0:
             self.trajectory_steps.append(done)
             self.trajectory.append(self.theta)
-        return info["grad_norm"]
+
+    def running_exponent(self):
+        """lambda_1 after the steps taken, 1/t sum_s ln r(s) from step 0, a host float."""
+        if self.t == 0:
+            raise ValueError("no step taken yet")
+        return float(to_host(self.log_sum)) / self.t
 
     def _arrays(self):
+        N = self.model.num_params
+        traj = (np.stack([np.array(to_host(th), copy=True) for th in self.trajectory])
+                if self.trajectory else np.zeros((0, N), dtype=np.float64))
         return {"w": np.array(to_host(self.w), copy=True), "log_growth": self.log_growth(),
+                "log_sum": np.array(to_host(self.log_sum), copy=True),
                 "record_every": np.asarray(-1 if self.record_every is None else self.record_every,
                                            dtype=np.int64),
                 "trajectory_steps": np.asarray(self.trajectory_steps, dtype=np.int64),
-                "trajectory": np.stack([np.array(to_host(th), copy=True) for th in self.trajectory])}
+                "trajectory": traj}
 
     def _load(self, arrays, xp, dtype):
         self.w = asarray(arrays["w"], xp, dtype)
         self.logs = [asarray(a, xp, dtype) for a in np.asarray(arrays["log_growth"])]
+        self.log_sum = asarray(arrays["log_sum"], xp, dtype)
+        self.last_log = self.logs[-1] if self.logs else None
         every = int(arrays["record_every"])
         self.record_every = None if every < 0 else every
         self.trajectory_steps = [int(s) for s in np.asarray(arrays["trajectory_steps"])]
@@ -108,6 +130,9 @@ class MaxExponentIntegrator(Integrator):
         """The :class:`MaxExponentRun` after the steps taken so far, averaging from ``transient``."""
         xp = namespace_of(self.theta)
         T = self.t
+        if not self.history:
+            raise ValueError("an integrator built with history=False keeps no per-step growth "
+                             "factors; read running_exponent() instead")
         if not 0 <= int(transient) < T:
             raise ValueError(f"transient must lie in [0, steps) = [0, {T}), got {transient}")
         log_growth = self.log_growth()

@@ -86,10 +86,11 @@ class TangentMatrixIntegrator(Integrator):
         xp = namespace_of(theta)
         self.Y = xp.eye(self.n, dtype=theta.dtype)
 
-    def _advance_one(self, x, y):
-        self.theta, self.state, self.Y, info = self.opt.tangent_step(
-            self.model, self.theta, self.state, x, y, self.Y)
-        return info["grad_norm"]
+    def tangent_block(self):
+        return self.Y  # (n, n)
+
+    def _take(self, JY):
+        self.Y = JY  # Eq. (2): Y(t+1) = J(t) Y(t)
 
     def _arrays(self):
         return {"Y": np.array(to_host(self.Y), copy=True)}
@@ -135,12 +136,14 @@ class SpectrumIntegrator(Integrator):
     """Resumable finite-time Lyapunov spectrum (Benettin/Geist H2 QR) along training.
 
     Parameters as :func:`lyapunov_spectrum` (without ``batch`` and ``steps``); advance it with
-    :meth:`advance`, checkpoint with :meth:`state_dict`, read it with :meth:`result`.
+    :meth:`advance`, checkpoint with :meth:`state_dict`, read it with :meth:`result` (or
+    :meth:`exponents`). ``history=False`` records nothing per step (no gradient norms, no
+    history rows), so the state stays O(n k) over any number of steps.
     """
 
     def __init__(self, opt, model, theta, k=None, transient=0, qr_every=1, record_every=None,
-                 seed=0, state=None):
-        super().__init__(opt, model, theta, state)
+                 seed=0, state=None, history=True):
+        super().__init__(opt, model, theta, state, history)
         xp, n = namespace_of(theta), self.n
         k = n if k is None else int(k)
         if not 1 <= k <= n:
@@ -152,20 +155,24 @@ class SpectrumIntegrator(Integrator):
         else:
             Q0 = asarray(host_rng(seed).standard_normal((n, k)), xp, theta.dtype)
         self.acc = QRAccumulator(Q0, transient=transient, qr_every=qr_every)
-        self.record_every = None if record_every is None else int(record_every)
-        self.history_steps, self.history = [], []
+        self.record_every = None if record_every is None or not history else int(record_every)
+        self.history_steps, self.records = [], []
 
-    def _advance_one(self, x, y):
+    def tangent_block(self):
+        return self.acc.Q  # (n, k)
+
+    def _take(self, JQ):
         acc = self.acc
-        self.theta, self.state, JQ, info = self.opt.tangent_step(
-            self.model, self.theta, self.state, x, y, acc.Q)
-        acc.push(JQ)
+        acc.push(JQ)  # Eq. (2), re-orthonormalised when due
         done = self.t + 1
         if (self.record_every is not None and done % self.record_every == 0
                 and acc.accumulated_steps > 0):
             self.history_steps.append(done)
-            self.history.append(acc.exponents())
-        return info["grad_norm"]
+            self.records.append(acc.exponents())
+
+    def exponents(self):
+        """The finite-time exponents (k,) over the accumulated steps, QR column order."""
+        return self.acc.exponents()
 
     def _arrays(self):
         out = self.acc.state_dict()
@@ -173,8 +180,8 @@ class SpectrumIntegrator(Integrator):
                                          dtype=np.int64)
         out["history_steps"] = np.asarray(self.history_steps, dtype=np.int64)
         k = self.acc.Q.shape[1]
-        out["history"] = (np.stack([np.array(to_host(h), copy=True) for h in self.history])
-                          if self.history else np.zeros((0, k), dtype=np.float64))
+        out["history_exponents"] = (np.stack([np.array(to_host(h), copy=True) for h in self.records])
+                                    if self.records else np.zeros((0, k), dtype=np.float64))
         return out
 
     def _load(self, arrays, xp, dtype):
@@ -182,7 +189,7 @@ class SpectrumIntegrator(Integrator):
         every = int(arrays["record_every"])
         self.record_every = None if every < 0 else every
         self.history_steps = [int(s) for s in np.asarray(arrays["history_steps"])]
-        self.history = [asarray(h, xp, dtype) for h in np.asarray(arrays["history"])]
+        self.records = [asarray(h, xp, dtype) for h in np.asarray(arrays["history_exponents"])]
 
     def result(self):
         """The :class:`SpectrumRun` after the steps taken so far (the last QR's exponents)."""
@@ -192,7 +199,7 @@ class SpectrumIntegrator(Integrator):
             raise ValueError(f"no step was accumulated: steps={self.t}, transient={acc.transient}, "
                              f"qr_every={acc.qr_every}")
         final = acc.exponents()
-        hist_steps, hist = list(self.history_steps), list(self.history)
+        hist_steps, hist = list(self.history_steps), list(self.records)
         last_qr = acc.step - acc.step % acc.qr_every  # the block is factored every qr_every steps
         if not hist_steps or hist_steps[-1] != last_qr:
             hist_steps.append(last_qr)

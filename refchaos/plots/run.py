@@ -6,13 +6,15 @@ figure                     shows
 ``training.png``           minibatch loss per step (log scale); batch, train and test accuracy
 ``eigenvalue_counts.png``  negative / positive / chaotic Hessian eigenvalues over training
                            (Theorem 2.1) and the share of ||g||^2 in each eigenspace
-``sharpness.png``          top Hessian eigenvalue against 2/lr (edge of stability)
+``sharpness.png``          top Hessian eigenvalue against 2/lr (GD's edge of stability; the line is
+                           left out for the preconditioned steppers, which have no such edge)
 ``lyapunov.png``           running maximum exponent (tangent vector) and finite-time exponents (QR)
 ``local_exponents.png``    histogram of the local exponents ln|1 - lr lambda| (Eq. (9)) at the last
                            spectrum measurement, chaotic ones (> 0) marked
 =========================  =========================================================================
 
-A figure whose quantity was not measured is not drawn. Figures are built on
+Each measure of :mod:`refchaos.experiments.measures` names the figures drawn from its data
+(``figures``); a figure whose quantity was not measured is not drawn. Figures are built on
 :class:`matplotlib.figure.Figure` with the Agg canvas (no pyplot, no global backend switch) and
 written atomically.
 """
@@ -25,7 +27,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..experiments.measures import figure_names
 from ..experiments.rundir import RunDirectory
+from ..optim.stepper import OPTIMIZERS
 from ..io import atomic_write_bytes
 from ..optim.eigensets import zero_mask
 
@@ -45,9 +49,10 @@ def redraw(directory, summary=None):
     title = (f"{config['dataset']} {config['model']} {config['optimizer']} lr={config['lr']:g} "
              f"B={config['batch_size'] or 'full'} seed={config['seed']} [{summary['status']}]")
     written = []
-    for name, draw in (("training", _training), ("eigenvalue_counts", _counts),
-                       ("sharpness", _sharpness), ("lyapunov", _lyapunov),
-                       ("local_exponents", _local_exponents)):
+    wanted = figure_names(config["measure"])
+    for name, draw in DRAWERS.items():
+        if name not in wanted:
+            continue
         fig = draw(m, arrays, config, summary)
         if fig is None:
             continue
@@ -130,8 +135,13 @@ def _sharpness(m, arrays, config, summary):
     fig = Figure(figsize=(6, 3.6), layout="constrained")
     ax = fig.subplots()
     ax.plot(d[0], d[1], marker=".", ms=3, lw=1, label=r"top eigenvalue $\lambda_{max}$")
-    ax.axhline(2.0 / config["lr"], color="k", ls="--", lw=1, label=f"2/lr = {2.0 / config['lr']:.4g}")
-    ax.set(xlabel="step", ylabel="eigenvalue", title="sharpness and the edge of stability")
+    stepper = OPTIMIZERS.get(config["optimizer"])
+    if stepper is not None and not stepper.preconditioned:  # GD's edge (Cohen et al. 2021)
+        ax.axhline(2.0 / config["lr"], color="k", ls="--", lw=1, label=f"2/lr = {2.0 / config['lr']:.4g}")
+        ax.set_title("sharpness and the edge of stability")
+    else:
+        ax.set_title(f"sharpness ({config['optimizer']}: no edge of stability at 2/lr)")
+    ax.set(xlabel="step", ylabel="eigenvalue")
     ax.legend(fontsize=8)
     return fig
 
@@ -182,4 +192,8 @@ def _local_exponents(m, arrays, config, summary):
     return fig
 
 
-__all__ = ["redraw"]
+# figure name -> drawer, in drawing order
+DRAWERS = {"training": _training, "eigenvalue_counts": _counts, "sharpness": _sharpness,
+           "lyapunov": _lyapunov, "local_exponents": _local_exponents}
+
+__all__ = ["redraw", "DRAWERS"]

@@ -127,7 +127,7 @@ def test_sigint_subprocess_then_resume_is_bitwise_identical(tmp_path):
     assert (out / "metrics.csv").read_bytes() == (ref / "metrics.csv").read_bytes()
     a, b = rd.read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
     assert a["theta"].tobytes() == b["theta"].tobytes()
-    assert a["w"].tobytes() == b["w"].tobytes()
+    assert a["maxexp_w"].tobytes() == b["maxexp_w"].tobytes()
 
 
 KILL_ARGS = dict(subset=160, model="mlp:4", batch_size=16, steps=300, seed=5, every=6,
@@ -182,4 +182,4 @@ def test_kill_9_at_seeded_random_moments_then_resume_is_bitwise_identical(tmp_pa
     for k in a:
         assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k], equal_nan=True), k
     ca, cb = rd.read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
-    assert ca["theta"].tobytes() == cb["theta"].tobytes() and ca["w"].tobytes() == cb["w"].tobytes()
+    assert ca["theta"].tobytes() == cb["theta"].tobytes() and ca["maxexp_w"].tobytes() == cb["maxexp_w"].tobytes()

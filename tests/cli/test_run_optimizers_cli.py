@@ -40,6 +40,10 @@ def test_every_defined_measure_runs_for_the_adaptive_optimizers(tmp_path, extra)
     for col in ("lam_min", "lam_max", "sharpness", "ftle_1", "ftle_2", "maxexp"):
         assert col in header
     assert not [c for c in header if c.startswith(("n_", "overlap_"))]
+    # 2/lr is the edge of stability of the map I - lr H (GD, Cohen et al. 2021), not of a
+    # preconditioned step: no column and no summary entry claims it for these optimizers
+    assert "two_over_lr" not in header and "two_over_lr" not in summary
+    assert summary["sharpness"] == float(RunDirectory(out).read_metrics()[1]["sharpness"][-1])
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["optimizer"] == extra[1]
 
@@ -83,7 +87,7 @@ def test_adam_run_interrupted_then_resumed_is_bitwise_identical(tmp_path):
     run_experiment(RunConfig(**opts), ref, progress=False, checkpoint_every=5)
     assert (out / "metrics.csv").read_bytes() == (ref / "metrics.csv").read_bytes()
     a, b = RunDirectory(out).read_checkpoint()[1], RunDirectory(ref).read_checkpoint()[1]
-    for key in ("theta", "opt_m", "opt_v", "w", "ftle_Q"):
+    for key in ("theta", "opt_m", "opt_v", "maxexp_w", "ftle_qr_Q"):
         assert a[key].tobytes() == b[key].tobytes(), key
 
 

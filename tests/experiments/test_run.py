@@ -178,3 +178,5 @@ def test_sharpness_only_run_uses_lanczos(tmp_path):
     assert math.isclose(m["sharpness"][0], lam[-1], rel_tol=1e-8)
     assert np.flatnonzero(~np.isnan(m["sharpness"])).tolist() == [0, 2]
     assert "n_chaotic" not in m and np.all(m["two_over_lr"][[0, 2]] == 40.0)
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["two_over_lr"] == 40.0 and summary["sharpness"] == m["sharpness"][2]
