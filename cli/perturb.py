@@ -10,13 +10,14 @@ from dataclasses import replace
 
 import click
 
-from refchaos.experiments.config import ConfigError
+from refchaos.experiments.config import COPIES_OPTIMIZERS, ConfigError
 from refchaos.experiments.perturb import (DEFAULT_EPS, STRATEGIES, PerturbError, check,
                                           default_config, run_perturb)
 from refchaos.experiments.config import RunConfig
 from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.setup import prepare
 from refchaos_cli.common import DirectoryError, interrupted, show_warnings, stored_config
+from refchaos_cli.optim_options import check_run_config, optimizer_fields, optimizer_options
 from refchaos_cli.sweep import CONTEXT, _float_list, checked, model_data_options, progress_line, usage_error
 
 D = default_config()
@@ -32,13 +33,15 @@ D = default_config()
 @click.option("--steps", default=D.steps, type=int, help="SGD steps T of model A and of every copy B.")
 @click.option("--seed", default=D.seed, type=int, help="Seed of theta(0), the batches and the random directions.")
 @model_data_options(D)
+@optimizer_options(COPIES_OPTIMIZERS, eps_flag="--optimizer-eps", defaults=D)
 @click.option("--out", default="perturb", type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, show_default="off",
               help="Finish the analysis in --out with its stored configuration (it keeps no "
                    "partial state, so it is rerun there; the result is the same).")
 @click.pass_context
 def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, **model_data):
-    """Train model A with SGD, take the Lyapunov eigenvectors of its tangent matrix, perturb
+    """Train model A with SGD (or --optimizer, each model carrying its own optimizer state),
+    take the Lyapunov eigenvectors of its tangent matrix, perturb
     copies B at initialisation along them (top, bottom, chaotic, nonchaotic, random) and track
     ||theta_A - theta_B||; write perturb.csv, fits.json (Eq. 15), exponents.npz, summary.json
     and figures/perturb.png to --out.
@@ -46,11 +49,13 @@ def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, **model_data)
     show_warnings()
     eps = _float_list(eps, "--eps")
     names = tuple(s.strip() for s in strategies.split(",") if s.strip())
-    config = replace(D, lr=lr, steps=steps, seed=seed, **model_data)
+    optimizer = optimizer_fields(model_data)
+    config = replace(D, lr=lr, steps=steps, seed=seed, **model_data, **optimizer)
     if resume:
         stored = stored_config(ctx, "perturb", out)
         config, eps = RunConfig.from_dict(stored["run"]), tuple(stored["eps"])
         names, k = tuple(stored["strategies"]), stored["k"]
+    check_run_config(config, "--optimizer-eps")
     try:
         check(config, eps, names, k)
     except ConfigError as err:

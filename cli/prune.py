@@ -10,12 +10,13 @@ from dataclasses import replace
 
 import click
 
-from refchaos.experiments.config import ConfigError
+from refchaos.experiments.config import COPIES_OPTIMIZERS, ConfigError
 from refchaos.experiments.config import RunConfig
 from refchaos.experiments.prune import VARIANTS, check, default_config, run_prune
 from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.setup import prepare
 from refchaos_cli.common import DirectoryError, interrupted, show_warnings, stored_config
+from refchaos_cli.optim_options import check_run_config, optimizer_fields, optimizer_options
 from refchaos_cli.sweep import CONTEXT, checked, model_data_options, progress_line, usage_error
 
 D = default_config()
@@ -35,6 +36,7 @@ D = default_config()
 @click.option("--sgd-counts/--no-sgd-counts", default=True,
               help="Take SGD's Hessian spectrum every step for its eigenvalue counts (same steps).")
 @model_data_options(D)
+@optimizer_options(COPIES_OPTIMIZERS, eps_flag="--optimizer-eps", defaults=D)
 @click.option("--out", default="prune", type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, show_default="off",
               help="Continue the pruning run in --out with its stored configuration (finished "
@@ -48,12 +50,14 @@ def prune(ctx, variants, prune_k, prune_select, prune_start, lr, steps, every, s
     """
     show_warnings()
     names = tuple(v.strip() for v in variants.split(",") if v.strip())
+    optimizer = optimizer_fields(model_data)
     config = replace(D, prune_k=prune_k, prune_select=prune_select, prune_start=prune_start,
-                     lr=lr, steps=steps, every=every, seed=seed, **model_data)
+                     lr=lr, steps=steps, every=every, seed=seed, **model_data, **optimizer)
     if resume:
         stored = stored_config(ctx, "prune", out)
         config = RunConfig.from_dict(stored["run"])
         names, sgd_counts = tuple(stored["variants"]), stored["sgd_counts"]
+    check_run_config(config, "--optimizer-eps")
     try:
         check(config, names)
     except ConfigError as err:

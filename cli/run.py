@@ -18,12 +18,13 @@ import click
 
 from refchaos.backend import BackendUnavailableError, get_namespace
 from refchaos.data import DataError
-from refchaos.experiments.config import MEASURES, ConfigError, RunConfig
+from refchaos.experiments.config import MEASURES, OPTIMIZERS, ConfigError, RunConfig
 from refchaos.experiments.rundir import RunDirectory, RunDirectoryError
 from refchaos.experiments.run import DEFAULT_CHECKPOINT_EVERY
 from refchaos.experiments.setup import prepare
 from refchaos.experiments.run import run as run_experiment
 from refchaos_cli.common import EXIT_INTERRUPTED, DirectoryError, show_warnings
+from refchaos_cli.optim_options import optimizer_options
 
 EXIT_COMPLETED = 0
 EXIT_DIVERGED = 3  # The run stopped because loss or parameters diverged (recorded, valid directory).
@@ -43,20 +44,6 @@ def _measures(values):
     for v in values:
         out += [m.strip() for m in v.split(",") if m.strip()]
     return tuple(dict.fromkeys(out))
-
-
-def _betas(text):
-    """--betas B1,B2 as a pair of floats (their range is checked with the configuration)."""
-    if isinstance(text, tuple):
-        return text
-    try:
-        values = tuple(float(v) for v in str(text).split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 2:
-        raise click.BadParameter(f"write two numbers B1,B2, e.g. 0.9,0.999; got {text!r}",
-                                 param_hint="'--betas'")
-    return values
 
 
 def _default_out(config):
@@ -84,24 +71,13 @@ def _usage(err):
 @click.option("--init", default=D.init, help="pytorch, normal, xavier or he.")
 @click.option("--init-std", default=D.init_std, type=float, help="Standard deviation of --init normal.")
 @click.option("--loss", default=D.loss, help="cross_entropy or mse.")
-@click.option("--optimizer", default=D.optimizer,
-              help="sgd, cgd (Theorem 2.2 pruning), adam, adamw or rmsprop (PyTorch's definitions).")
 @click.option("--prune", default=D.prune, help="CGD prune set: chaotic, negative, positive, none.")
 @click.option("--prune-k", default=None, type=int, show_default="all of the set",
               help="Prune at most k directions.")
 @click.option("--prune-select", default=D.prune_select, help="Which k: top, top_exponent, random.")
 @click.option("--prune-start", default=D.prune_start, type=int, help="First step CGD prunes.")
 @click.option("--lr", default=D.lr, type=float, help="Learning rate eta (> 0).")
-@click.option("--momentum", default=D.momentum, type=float, help="Momentum mu in [0, 1) (PyTorch's buffer).")
-@click.option("--weight-decay", default=None, type=float,
-              show_default="the optimizer's PyTorch default: adamw 0.01, others 0",
-              help="Weight decay (>= 0).")
-@click.option("--betas", default=",".join(f"{b:g}" for b in D.betas), callback=lambda c, p, v: _betas(v),
-              help="Adam/AdamW moment coefficients B1,B2 in [0, 1).")
-@click.option("--eps", default=D.eps, type=float, help="Adam/AdamW/RMSprop eps (> 0) added after the root.")
-@click.option("--alpha", default=D.alpha, type=float, help="RMSprop smoothing constant in [0, 1).")
-@click.option("--amsgrad", is_flag=True, show_default="off", help="Adam/AdamW: AMSGrad's running max of v.")
-@click.option("--centered", is_flag=True, show_default="off", help="RMSprop: centred variance estimate.")
+@optimizer_options(OPTIMIZERS, defaults=D)
 @click.option("--batch-size", default=D.batch_size, type=int, help="Minibatch size; 0 = full batch.")
 @click.option("--epochs", default=D.epochs, type=int, help="Epochs (ignored when --steps is given).")
 @click.option("--steps", default=None, type=int, show_default="epochs x steps per epoch",

@@ -15,10 +15,11 @@ import click
 
 from refchaos.backend import BackendUnavailableError
 from refchaos.data import DataError
-from refchaos.experiments.config import ConfigError
+from refchaos.experiments.config import COPIES_OPTIMIZERS, ConfigError
 from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.sweep import SweepConfig, SweepError, prepare, run_sweep, stored_sweep
 from refchaos_cli.common import DirectoryError, given_options, interrupted, show_warnings
+from refchaos_cli.optim_options import check_run_config, optimizer_fields, optimizer_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 _OPTION_NAME = re.compile(r"(--[a-z][a-z0-9-]*)")
@@ -111,6 +112,7 @@ _LRS = ",".join(f"{v:g}" for v in D.lrs)
 @click.option("--epochs", default=D.base.epochs, type=int, help="Training epochs per point.")
 @click.option("--target", default=D.target, type=float, help="Test accuracy that ends the training time.")
 @model_data_options(D.base)
+@optimizer_options(COPIES_OPTIMIZERS, eps_flag="--optimizer-eps", defaults=D.base)
 @click.option("--workers", default=1, type=int, help="Local processes running points in parallel.")
 @click.option("--dask", default=None, metavar="ADDRESS", show_default="off",
               help="Run the points on an existing Dask cluster (scheduler address, e.g. tcp://host:8786).")
@@ -122,7 +124,8 @@ _LRS = ",".join(f"{v:g}" for v in D.lrs)
 def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, dask, out, resume, **model_data):
     """Train over a grid of learning rates x initialisations; per point the maximum Lyapunov
     exponent from perturbed copies and from a tangent vector, and the training time (epochs
-    to --target test accuracy). Writes points/*.json, sweep.csv, summary.json and figures/
+    to --target test accuracy). With --momentum or an adaptive --optimizer every copy carries
+    its own optimizer state. Writes points/*.json, sweep.csv, summary.json and figures/
     to --out. Interrupted sweeps resume, skipping finished points.
     """
     show_warnings()
@@ -135,9 +138,12 @@ def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, dask, out, resu
                                    + ", ".join("--" + g.replace("_", "-") for g in given))
         config = _stored(out)
     else:
-        base = replace(D.base, epochs=epochs, **model_data)
+        optimizer = optimizer_fields(model_data)
+        base = replace(D.base, epochs=epochs, **model_data, **optimizer)
         config = SweepConfig(base=base, lrs=_float_list(lrs, "--lrs"), seeds=_seeds(seeds),
                              copies=copies, eps=eps, target=target)
+        check_run_config(replace(base, lr=config.lrs[0] if config.lrs else base.lr),
+                         "--optimizer-eps")
     checked(config, _check)
     try:
         summary = run_sweep(config, out, workers=workers, dask=dask, resume=True if resume else None,

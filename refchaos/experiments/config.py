@@ -37,6 +37,9 @@ DATASET_SCALING = {
 }
 OPTIMIZERS = ("sgd", "cgd", "adam", "adamw", "rmsprop")
 ADAPTIVE = ("adam", "adamw", "rmsprop")  # preconditioned steppers (EQUATIONS.md)
+# sweep and perturb: trajectories (model A, copies) that each carry their own optimizer state;
+# CGD is left to `refchaos prune`, which compares it with SGD
+COPIES_OPTIMIZERS = ("sgd", *ADAPTIVE)
 # option -> the optimizers it applies to (PyTorch's hyper-parameters of each)
 ADAPTIVE_OPTIONS = {"betas": ("adam", "adamw"), "eps": ADAPTIVE, "alpha": ("rmsprop",),
                     "amsgrad": ("adam", "adamw"), "centered": ("rmsprop",)}

@@ -1,14 +1,17 @@
 """Perturbation analysis of Herrmann et al. 2022, Sec. 4.2 and Fig. 3.
 
-1. Train model A with SGD for T steps, integrating the full tangent matrix Y(T) = d theta(T) /
-   d theta(0) (:func:`refchaos.lyapunov.tangent_matrix`, Eqs. (1), (2), (8)); its Lyapunov
+1. Train model A with SGD (H22; or with momentum, Adam, AdamW, RMSprop) for T steps,
+   integrating the tangent matrix Y(T) = d theta(T) / d theta(0) with the optimizer's
+   buffers started at ``opt.init`` (:func:`refchaos.lyapunov.tangent_matrix` with
+   ``theta_only``, the whole-state tangent of the stepper, Eqs. (1), (2), (8)); its Lyapunov
    exponents and eigenvectors are those of Lambda(T) = 1/(2T) ln(Y^T Y), Eq. (3)
    (:func:`refchaos.lyapunov.lyapunov_matrix`, by SVD). Y is N x N: refused beyond
    ``max_matrix_bytes``; exponents whose singular values float64 cannot resolve are refused by
    ``lyapunov_matrix`` (use fewer steps, or ``k`` to use only the k leading ones).
 2. Copies B start at theta_A(0) + dtheta with |dtheta| = eps along the five strategies of
    :func:`refchaos.lyapunov.perturbation_directions` (top, bottom, chaotic, nonchaotic, random)
-   and train with the same seed and batches (the same step function) as A, again for T steps.
+   and train with the same seed and batches (the same step function) as A, again for T steps;
+   each model carries its own optimizer state, B's starting at ``opt.init(theta_B(0))``.
 3. d(t) = ||theta_A(t) - theta_B(t)||_2 over all parameters (:func:`distance_curves`), the
    fit d(t)^2 = alpha t^2 + beta t + eps^2 (Eq. (15), :func:`fit_distance`, the released
    code's least squares with d0 = eps) and the bounds e^{lambda_N t} eps <= d <= e^{lambda_1 t}
@@ -32,7 +35,7 @@ from .. import io
 from ..backend import namespace_of, to_float, to_host
 from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, distance_curves,
                         fit_distance, lyapunov_matrix, perturbation_directions, tangent_matrix)
-from .config import ConfigError, RunConfig
+from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
 from .progress import Progress, counting
 from .resultdir import ResultDirectory
@@ -57,8 +60,9 @@ def default_config():
 def check(config, eps, strategies, k=None):
     """Raise ConfigError naming the first option that cannot work."""
     config.validate()
-    if config.optimizer != "sgd" or config.momentum != 0:
-        raise ConfigError("--optimizer: model A is trained by plain SGD (no momentum), as in H22")
+    if config.optimizer not in COPIES_OPTIMIZERS:
+        raise ConfigError(f"--optimizer {config.optimizer}: model A and the copies train with one "
+                          f"of {', '.join(COPIES_OPTIMIZERS)} (SGD in H22)")
     if not eps or any(not (e > 0 and np.isfinite(e)) for e in eps):
         raise ConfigError(f"--eps: every perturbation size must be a finite number > 0, got {list(eps)}")
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -69,17 +73,21 @@ def check(config, eps, strategies, k=None):
 
 
 def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick=None):
-    """(exponents (k,), W (N, k)) of model A after ``steps`` SGD steps, Eq. (3); ``tick()``
-    after every step. Model A's divergence (:mod:`.divergence`) is a PerturbError."""
+    """(exponents (k,), W (N, k)) of model A after ``steps`` optimizer steps, Eq. (3) of
+    Y_theta = d theta(T) / d theta(0); ``tick()`` after every step. Model A's divergence
+    (:mod:`.divergence`) is a PerturbError."""
     N = setup.model.num_params
+    n = setup.opt.tangent_dim(N)  # the whole state: N, 2N with momentum, 3N for Adam
     if k is not None and k > N:
         raise ConfigError(f"--k {k} exceeds the number of parameters N = {N}")
-    need = 8 * N * N
+    need = 8 * n * N
     if need > max_matrix_bytes:
         raise PerturbError(
-            f"the tangent matrix of N = {N} parameters needs {need / 1024**3:.1f} GiB (limit "
-            f"{max_matrix_bytes / 1024**3:.1f} GiB); use a smaller --model")
-    run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick), steps)
+            f"the tangent matrix of N = {N} parameters ({n} x {N} with the optimizer's buffers) "
+            f"needs {need / 1024**3:.1f} GiB (limit {max_matrix_bytes / 1024**3:.1f} GiB); use a "
+            "smaller --model")
+    run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick), steps,
+                         theta_only=True)
     x, y = setup.batch(steps - 1)
     diverged = DEFAULT_POLICY.check(steps - 1, to_float(setup.model.loss(run.theta, x, y)),
                                     run.theta)
@@ -87,7 +95,7 @@ def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick
         raise PerturbError(f"model A diverged within {steps} steps ({diverged.message}); "
                            "use a smaller --lr or fewer --steps")
     try:
-        return lyapunov_matrix(run.Y, steps, k)
+        return lyapunov_matrix(run.Y_theta, steps, k)
     except UnrepresentableError as err:
         raise PerturbError(f"Lyapunov eigenvectors of model A after {steps} steps: {err}. "
                            "Use fewer --steps, or --k to keep only the resolved leading ones") from None
@@ -145,7 +153,7 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
 def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick):
     start = time.perf_counter()
     T = setup.steps
-    say(f"model A: {T} SGD steps with the {setup.model.num_params}^2 tangent matrix")
+    say(f"model A: {T} {config.optimizer} steps with the {setup.model.num_params}^2 tangent matrix")
     exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes, tick)
     lam = np.asarray(to_host(exponents), dtype=np.float64)
     say(f"model A: lambda_1 = {lam[0]:.4g}, lambda_min = {lam[-1]:.4g}, "
@@ -155,9 +163,9 @@ def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick)
         for s, d in directions(exponents, W, e, strategies, config.seed).items():
             perts[(s, e)] = d
     say(f"copies B: {len(perts)} perturbed runs of {T} steps")
-    step = setup.step_fn()
+    init, step = setup.stateful_step()  # each model B starts at opt.init(theta_B(0))
     with np.errstate(all="ignore"):
-        curves = distance_curves(counting(step, tick), setup.theta0, perts, T)
+        curves = distance_curves(counting(step, tick), setup.theta0, perts, T, init=init)
     t = np.arange(T + 1, dtype=np.float64)
     rows, fits = [], []
     for (s, e), d in curves.items():

@@ -60,6 +60,16 @@ def check(config, variants):
     if len(set(variants)) != len(variants):
         raise ConfigError(f"--variants names one twice: {', '.join(variants)}")
     config.validate()
+    if config.optimizer == "cgd":
+        raise ConfigError("--optimizer cgd: prune trains SGD and its CGD variants itself; choose "
+                          "them with --variants and keep --optimizer sgd")
+    if config.optimizer != "sgd":  # EQUATIONS.md, 'Preconditioned steppers'
+        raise ConfigError(
+            f"--optimizer {config.optimizer}: prune compares SGD with CGD, which projects SGD's "
+            "step onto the Hessian eigenvectors whose local exponents ln|1 - lr lambda| decide "
+            "chaos (Theorem 2.2 of Herrmann et al. 2022, defined for the map I - lr H); a "
+            f"preconditioned step has no such sets, so there is no CGD for {config.optimizer}. "
+            "Use --optimizer sgd (with --momentum if wanted)")
     return variants
 
 

@@ -58,6 +58,20 @@ class Setup:
 
         return step
 
+    def stateful_step(self, opt=None):
+        """(init, step) for trajectories that each carry their own optimizer state (any
+        stepper): ``init = opt.init`` and ``step(theta, state, t) -> (theta, state)``, the
+        optimizer's step on the batch z(t) (:func:`refchaos.lyapunov.copies_exponent`,
+        :func:`refchaos.lyapunov.distance_curves` with ``init``)."""
+        opt = self.opt if opt is None else opt
+
+        def step(theta, state, t):
+            x, y = self.batch(t)
+            theta, state, _ = opt.step(self.model, theta, state, x, y)
+            return theta, state
+
+        return opt.init, step
+
 
 def prepare(config):
     """Check ``config`` against the data and build the run; writes nothing."""

@@ -38,7 +38,7 @@ import numpy as np
 
 from .. import io
 from ..lyapunov import CopiesError, copies_exponent, max_exponent, weight_mask
-from .config import ConfigError, RunConfig
+from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
 from .progress import Progress, counting
 from .resultdir import ResultDirectory, ResultDirectoryError
@@ -118,9 +118,9 @@ class SweepConfig:
             raise ConfigError(f"--target is a test accuracy in (0, 1], got {self.target}")
         if self.base.steps is not None:
             raise ConfigError("the sweep counts training time in epochs: give --epochs, not steps")
-        if self.base.momentum != 0:
-            raise ConfigError("the perturbed-copies step must be a function of theta alone: "
-                              "the sweep takes no momentum")
+        if self.base.optimizer not in COPIES_OPTIMIZERS:
+            raise ConfigError(f"--optimizer {self.base.optimizer}: the sweep trains with one of "
+                              f"{', '.join(COPIES_OPTIMIZERS)}")
         replace(self.base, lr=float(self.lrs[0]), seed=int(self.seeds[0])).validate()
         return self
 
@@ -188,9 +188,11 @@ def run_point(sweep_dict, lr, seed, tick=None):
         train = train_with_time(setup, sweep.target, tick)
         notes = []
         try:  # J25: weights only, L1 over all parameters, identical batches
-            cop = copies_exponent(counting(setup.step_fn(), tick), setup.theta0, setup.steps,
+            init, step = setup.stateful_step()  # each copy starts at opt.init(theta_m(0))
+            cop = copies_exponent(counting(step, tick), setup.theta0, setup.steps,
                                   num_copies=sweep.copies, eps=sweep.eps,
-                                  mask=weight_mask(setup.model), norm="l1", seed=int(seed))
+                                  mask=weight_mask(setup.model), norm="l1", seed=int(seed),
+                                  init=init)
             copies = {"exponent_copies": cop.slope,
                       "exponent_copies_std": float(np.std(cop.copy_slopes)),
                       "window_start": cop.window[0], "window_stop": cop.window[1],

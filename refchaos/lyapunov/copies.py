@@ -3,7 +3,10 @@
 A reference parameter vector theta(t) and M copies theta_m(t), started at
 theta_m(0) = theta(0) + delta_m with delta_m ~ U(-eps, eps) on the masked (by default in J25:
 weight) coordinates and 0 elsewhere, are trained side by side with the *same* step function,
-so every copy sees the identical batch sequence. With the distance over all parameters
+so every copy sees the identical batch sequence. A stateful optimizer (momentum, Adam's
+moments) is carried per trajectory: with ``init`` given, each trajectory starts at its own
+state ``init(theta_m(0))`` (``opt.init``: the buffers PyTorch would create for a fresh model)
+and the step maps (theta, state) to (theta, state); the distance is over the parameters. With the distance over all parameters
 
     d_m(t) = || theta_m(t) - theta(t) ||_1          (L1, J25's choice; L2 on request)
 
@@ -168,15 +171,15 @@ def saturation_window(log_ratio, *, margin=SATURATION_MARGIN, plateau_fraction=P
 def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAULT_EPS, mask=None,
                     norm="l1", window=None, margin=SATURATION_MARGIN,
                     plateau_fraction=PLATEAU_FRACTION, min_window=MIN_WINDOW, per_copy=True,
-                    seed=0):
+                    seed=0, init=None):
     """Maximum Lyapunov exponent from M perturbed copies (J25; see the module docstring).
 
     Parameters
     ----------
-    step : callable, (theta (N,), t) -> theta (N,)
-        One training step at step index t. It must be a pure function of (theta, t): close
+    step : callable, (theta (N,), t) -> theta (N,); with ``init``, (theta, state, t) -> (theta, state)
+        One training step at step index t. It must be a pure function of its arguments: close
         over the model, optimizer settings and batch sequence so every copy sees the same
-        batches. Optimizer state (momentum) must then be part of theta.
+        batches.
     theta0 : array (N,), real floating (float64 for eps = 1e-8)
         Reference initial parameters; its namespace is used for the whole run.
     steps : int
@@ -197,6 +200,10 @@ def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAU
         Also fit each copy's log ratio over the same window.
     seed : int or numpy.random.Generator
         Host RNG seed of the perturbations.
+    init : callable or None
+        ``init(theta) -> state`` of a stateful optimizer (``opt.init``); each trajectory, the
+        reference and every copy, starts at ``init`` of its own theta(0) and carries its own
+        state. None: ``step`` is a function of theta alone.
 
     Returns
     -------
@@ -220,6 +227,8 @@ def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAU
     delta = perturbations(theta0, M, eps, mask, seed)  # (M, N) host
     theta = theta0
     copies = [theta0 + xp.asarray(delta[m], dtype=theta0.dtype, device=device) for m in range(M)]
+    advance = StatefulStep(step, init)
+    state, states = advance.init(theta), [advance.init(c) for c in copies]
     distances = np.full((M, steps + 1), np.nan)
     distances[:, 0] = [float(to_host(_distance(xp, c, theta, norm))) for c in copies]
     _check_start(theta0, delta, distances[:, 0], eps, norm)
@@ -227,14 +236,14 @@ def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAU
     diverged_at = np.full(M, -1, dtype=np.int64)
     reference_diverged_at = -1
     for t in range(steps):
-        theta = step(theta, t)
+        theta, state = advance(theta, state, t)
         if not bool(xp.all(xp.isfinite(theta))):
             reference_diverged_at = t + 1
             warnings.warn(f"the reference trajectory is not finite at step {t + 1}; stopping",
                           RuntimeWarning, stacklevel=2)
             break
         for m in np.flatnonzero(alive):
-            copies[m] = step(copies[m], t)
+            copies[m], states[m] = advance(copies[m], states[m], t)
             d = float(to_host(_distance(xp, copies[m], theta, norm)))
             distances[m, t + 1] = d if math.isfinite(d) else np.nan
             if not math.isfinite(d):  # this copy diverged: record and stop stepping it
@@ -242,6 +251,22 @@ def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAU
                 diverged_at[m] = t + 1
     return _summarise(distances, diverged_at, reference_diverged_at, window, margin,
                       plateau_fraction, min_window, per_copy)
+
+
+class StatefulStep:
+    """``step`` as (theta, state, t) -> (theta, state) with ``init``; a step of theta alone
+    (``init`` None) gets a state of None, so both kinds are driven the same way."""
+
+    def __init__(self, step, init):
+        self.step, self._init = step, init
+
+    def init(self, theta):
+        return None if self._init is None else self._init(theta)
+
+    def __call__(self, theta, state, t):
+        if self._init is None:
+            return self.step(theta, t), None
+        return self.step(theta, state, t)
 
 
 def _summarise(distances, diverged_at, reference_diverged_at, window, margin, plateau_fraction,

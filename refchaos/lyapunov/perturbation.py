@@ -4,6 +4,8 @@ A model A is trained; its Lyapunov exponents lambda_i and eigenvectors v_i (of Y
 computed elsewhere) define directions along which copies B start, theta_B(0) = theta_A(0) + dtheta,
 with |dtheta| = eps. A and B share the seed and batches (the same step function), and the
 divergence is the Euclidean distance over all parameters, d(t) = |theta_A(t) - theta_B(t)|.
+With a stateful optimizer (momentum, Adam) each model carries its own optimizer state, B's
+starting at ``opt.init(theta_B(0))`` as a freshly built model's would.
 
 Strategies (H22's five):
 
@@ -40,6 +42,7 @@ import array_api_compat
 import numpy as np
 
 from ..backend import host_rng, namespace_of, to_host
+from .copies import StatefulStep
 
 STRATEGIES = ("top", "bottom", "chaotic", "nonchaotic", "random")
 DEFAULT_EPS = 0.1  # The perturbation size of H22's perturbation figures.
@@ -108,12 +111,12 @@ def perturbation_directions(exponents, eigenvectors, *, eps=DEFAULT_EPS, strateg
     return out
 
 
-def distance_curves(step, theta0, perturbations, steps):
+def distance_curves(step, theta0, perturbations, steps, init=None):
     """Euclidean distances d(t) = |theta_A(t) - theta_B(t)|, t = 0..steps, for each perturbation.
 
     Parameters
     ----------
-    step : callable, (theta (N,), t) -> theta (N,)
+    step : callable, (theta (N,), t) -> theta (N,); with ``init``, (theta, state, t) -> (theta, state)
         One training step; shared by A and every B (same batches), a pure function of its inputs.
     theta0 : array (N,)
         theta_A(0).
@@ -121,21 +124,26 @@ def distance_curves(step, theta0, perturbations, steps):
         dtheta for each copy B: theta_B(0) = theta0 + dtheta (e.g. from
         :func:`perturbation_directions`, merged over several eps).
     steps : int
+    init : callable or None
+        ``init(theta) -> state`` of a stateful optimizer (``opt.init``): A starts at
+        ``init(theta_A(0))``, each B at ``init(theta_B(0))``, and each carries its own state.
 
     Returns
     -------
     dict key -> numpy.ndarray (steps + 1,) float64 (host); NaN once non-finite.
     """
     xp = namespace_of(theta0)
+    advance = StatefulStep(step, init)
     theta = theta0
     copies = {key: theta0 + d for key, d in perturbations.items()}
+    state, states = advance.init(theta), {key: advance.init(c) for key, c in copies.items()}
     curves = {key: np.full(int(steps) + 1, np.nan) for key in copies}
     for key, c in copies.items():
         curves[key][0] = float(to_host(xp.linalg.vector_norm(c - theta)))
     for t in range(int(steps)):
-        theta = step(theta, t)
+        theta, state = advance(theta, state, t)
         for key in copies:
-            copies[key] = step(copies[key], t)
+            copies[key], states[key] = advance(copies[key], states[key], t)
             curves[key][t + 1] = float(to_host(xp.linalg.vector_norm(copies[key] - theta)))
     return {key: np.where(np.isfinite(c), c, np.nan) for key, c in curves.items()}
 

@@ -63,7 +63,8 @@ def tangent_step(opt, model, theta, state, x, y, Y):
 
 @dataclass(frozen=True)
 class TangentMatrixRun:
-    """Result of :func:`tangent_matrix`: final theta and state, and Y(T) (n, n)."""
+    """Result of :func:`tangent_matrix`: final theta and state, and Y(T) (n, n), or (n, N)
+    with ``theta_only``."""
 
     theta: object
     state: object
@@ -79,12 +80,19 @@ class TangentMatrixRun:
 
 
 class TangentMatrixIntegrator(Integrator):
-    """Resumable Y(t) = J(t-1) ... J(0) from Y(0) = I (n, n), no re-orthonormalisation."""
+    """Resumable Y(t) = J(t-1) ... J(0) from Y(0) = I (n, n), no re-orthonormalisation.
 
-    def __init__(self, opt, model, theta, state=None):
+    ``theta_only=True`` carries only the first N columns, Y(0) = [I_N; 0] (n, N): the
+    response of the whole state to a perturbation of theta(0) with the buffers unperturbed,
+    which is all that ``Y_theta`` needs (a perturbed model's buffers start at ``opt.init``,
+    zero for every stepper here), at N / n of the cost.
+    """
+
+    def __init__(self, opt, model, theta, state=None, theta_only=False):
         super().__init__(opt, model, theta, state)
         xp = namespace_of(theta)
-        self.Y = xp.eye(self.n, dtype=theta.dtype)
+        N = model.num_params
+        self.Y = xp.eye(self.n, N if theta_only else self.n, dtype=theta.dtype)  # Y(0)
 
     def tangent_block(self):
         return self.Y  # (n, n)
@@ -104,14 +112,16 @@ class TangentMatrixIntegrator(Integrator):
                                 num_params=self.model.num_params)
 
 
-def tangent_matrix(opt, model, theta, batch, steps, state=None):
+def tangent_matrix(opt, model, theta, batch, steps, state=None, theta_only=False):
     """Train ``steps`` steps from theta on batches ``batch(t) -> (x, y)`` and return Y(T).
 
     Y(T) = J(T-1) ... J(0) is the full tangent matrix (n, n) of the whole optimizer state from
     Y(0) = I, with no re-orthonormalisation: for small networks and short horizons only (Eq. (3)
     needs it; long horizons under- or overflow, use :func:`lyapunov_spectrum`). Any stepper.
+    ``theta_only=True``: only the columns of theta(0), Y(T) (n, N) from Y(0) = [I_N; 0]
+    (:class:`TangentMatrixIntegrator`); ``Y_theta`` is the same either way.
     """
-    integ = TangentMatrixIntegrator(opt, model, theta, state)
+    integ = TangentMatrixIntegrator(opt, model, theta, state, theta_only)
     return integ.advance(batch, _check_steps(steps)).result()
 
 

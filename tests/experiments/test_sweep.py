@@ -108,7 +108,7 @@ def test_summary_onset_and_best_lr():
     (dict(copies=0), "--copies"),
     (dict(target=1.5), "--target"),
     (dict(base=replace(default_base(), model="mlp:x")), "--model"),
-    (dict(base=replace(default_base(), momentum=0.9)), "momentum"),
+    (dict(base=replace(default_base(), optimizer="cgd")), "--optimizer cgd"),
 ])
 def test_options_are_checked_before_work(tmp_path, change, match):
     with pytest.raises(ConfigError, match=match):
