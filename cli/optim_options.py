@@ -62,6 +62,12 @@ def optimizer_options(choices, eps_flag="--eps", defaults=None):
         click.option("--centered", is_flag=True, show_default="off", help="RMSprop: centred variance estimate."),
     ]
 
+    return stack_options(options)
+
+
+def stack_options(options):
+    """One decorator applying click ``options`` in the order given (the order of --help)."""
+
     def decorate(fn):
         for option in reversed(options):
             fn = option(fn)

@@ -19,7 +19,8 @@ from refchaos.experiments.config import COPIES_OPTIMIZERS, ConfigError
 from refchaos.experiments.resultdir import ResultDirectoryError
 from refchaos.experiments.sweep import SweepConfig, SweepError, prepare, run_sweep, stored_sweep
 from refchaos_cli.common import DirectoryError, given_options, interrupted, show_warnings
-from refchaos_cli.optim_options import check_run_config, optimizer_fields, optimizer_options
+from refchaos_cli.optim_options import (check_run_config, optimizer_fields, optimizer_options,
+                                        stack_options)
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 _OPTION_NAME = re.compile(r"(--[a-z][a-z0-9-]*)")
@@ -45,12 +46,7 @@ def model_data_options(defaults):
         click.option("--backend", default=d.backend, help="numpy, cupy (GPU), torch (CPU) or array_api_strict."),
     ]
 
-    def decorate(fn):
-        for option in reversed(options):
-            fn = option(fn)
-        return fn
-
-    return decorate
+    return stack_options(options)
 
 
 def usage_error(err):

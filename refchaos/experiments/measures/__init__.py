@@ -52,14 +52,20 @@ class Step:
 
 
 class Measure:
-    """Base of a run's measures (module docstring); the defaults are "nothing"."""
+    """Base of a run's measures (module docstring); the defaults are "nothing".
+
+    A measure with a ``summary_key`` keeps its last recorded value in ``last`` (in the
+    checkpoint's metadata) and reports it under that key in summary.json.
+    """
 
     name = None
     figures = ()
     integrator = None
+    summary_key = None
 
     def __init__(self, setup, theta, opt_state):
         self.setup = setup
+        self.last = None  # the last recorded value (summary_key)
 
     @classmethod
     def columns(cls, config):
@@ -77,11 +83,12 @@ class Measure:
                 if k != "theta" and not k.startswith("opt_")}  # the run stores theta and opt_*
 
     def meta(self):
-        return {}
+        return {} if self.summary_key is None else {"last": self.last}
 
     def load(self, meta, arrays, theta, opt_state):
         """Restore the state written by :meth:`state_dict` / :meth:`meta`, on the run's
         theta and optimizer state (the same objects, so the integrators share one trajectory)."""
+        self.last = meta.get("last")
         if self.integrator is None:
             return
         prefix = f"{self.name}_"
@@ -93,7 +100,7 @@ class Measure:
         self.integrator = integ
 
     def summary(self):
-        return {}
+        return {} if self.summary_key is None else {self.summary_key: self.last}
 
 
 def preconditioned(config):

@@ -22,6 +22,7 @@ from . import Measure
 class FTLE(Measure):
     name = "ftle"
     figures = ("lyapunov",)
+    summary_key = "ftle"
 
     def __init__(self, setup, theta, opt_state):
         super().__init__(setup, theta, opt_state)
@@ -31,7 +32,6 @@ class FTLE(Measure):
                               f"model and optimizer; give --ftle-k {n} or fewer")
         self.integrator = SpectrumIntegrator(setup.opt, setup.model, theta, k=c.ftle_k,
                                              seed=c.seed, state=opt_state, history=False)
-        self.last = None  # the last recorded exponents
 
     @classmethod
     def columns(cls, config):
@@ -45,13 +45,3 @@ class FTLE(Measure):
         step.row.update({f"ftle_{j + 1}": float(v) for j, v in enumerate(e)})
         self.last = [float(v) for v in e]
         return None
-
-    def meta(self):
-        return {"last": self.last}
-
-    def load(self, meta, arrays, theta, opt_state):
-        super().load(meta, arrays, theta, opt_state)
-        self.last = meta.get("last")
-
-    def summary(self):
-        return {"ftle": self.last}

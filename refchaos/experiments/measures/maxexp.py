@@ -23,13 +23,13 @@ from . import Measure
 class MaxExp(Measure):
     name = "maxexp"
     figures = ("lyapunov",)
+    summary_key = "maxexp"
 
     def __init__(self, setup, theta, opt_state):
         super().__init__(setup, theta, opt_state)
         self.integrator = MaxExponentIntegrator(setup.opt, setup.model, theta,
                                                 seed=setup.config.seed, state=opt_state,
                                                 record_every=None, history=False)
-        self.last = None
 
     @classmethod
     def columns(cls, config):
@@ -43,13 +43,3 @@ class MaxExp(Measure):
         step.records.append(("log_growth", ln_r))
         step.row["maxexp"] = self.last = self.integrator.running_exponent()  # after step t
         return None
-
-    def meta(self):
-        return {"last": self.last}
-
-    def load(self, meta, arrays, theta, opt_state):
-        super().load(meta, arrays, theta, opt_state)
-        self.last = meta.get("last")
-
-    def summary(self):
-        return {"maxexp": self.last}

@@ -37,11 +37,11 @@ def edge_of_stability(config):
 class Sharpness(Measure):
     name = "sharpness"
     figures = ("sharpness",)
+    summary_key = "sharpness"
 
     def __init__(self, setup, theta, opt_state):
         super().__init__(setup, theta, opt_state)
         self.edge = edge_of_stability(setup.config)
-        self.last = None
 
     @classmethod
     def columns(cls, config):
@@ -61,14 +61,8 @@ class Sharpness(Measure):
             step.row["two_over_lr"] = self.edge
         return None
 
-    def meta(self):
-        return {"last": self.last}
-
-    def load(self, meta, arrays, theta, opt_state):
-        self.last = meta.get("last")
-
     def summary(self):
-        out = {"sharpness": self.last}
+        out = super().summary()
         if self.edge is not None:
             out["two_over_lr"] = self.edge
         return out
