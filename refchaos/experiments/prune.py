@@ -60,10 +60,8 @@ def check(config, variants):
     if len(set(variants)) != len(variants):
         raise ConfigError(f"--variants names one twice: {', '.join(variants)}")
     config.validate()
-    if config.optimizer == "cgd":
-        raise ConfigError("--optimizer cgd: prune trains SGD and its CGD variants itself; choose "
-                          "them with --variants and keep --optimizer sgd")
-    if config.optimizer != "sgd":  # EQUATIONS.md, 'Preconditioned steppers'
+    # the variants choose SGD or CGD (a "cgd" configuration just carries the CGD options)
+    if config.optimizer not in ("sgd", "cgd"):  # EQUATIONS.md, 'Preconditioned steppers'
         raise ConfigError(
             f"--optimizer {config.optimizer}: prune compares SGD with CGD, which projects SGD's "
             "step onto the Hessian eigenvectors whose local exponents ln|1 - lr lambda| decide "

@@ -92,7 +92,7 @@ def test_prune_with_momentum_trains_momentum_sgd(tmp_path):
     assert (table["chaotic"]["n_pruned"][:6] == table["chaotic"]["chaotic"][:6]).all()
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop", "cgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])
 def test_prune_refuses_steppers_without_a_cgd(tmp_path, optimizer):
     config = replace(prune_default(), optimizer=optimizer)
     with pytest.raises(ConfigError, match=f"--optimizer {optimizer}"):
