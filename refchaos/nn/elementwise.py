@@ -20,6 +20,7 @@ class Elementwise(Layer):
     """A parameter-free activation layer."""
 
     kind = "activation"
+    samplewise = True  # y_b depends on x_b alone
 
     def __init__(self, activation):
         self.act = get_activation(activation)
