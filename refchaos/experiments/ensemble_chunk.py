@@ -13,11 +13,13 @@ copies, reference plus a tangent vector). Here P points of one sweep become one
 
 Every member uses its point's learning rate and the base configuration's weight decay. Under
 full-batch GD with one dataset (J25) every member sees the same x: the first layer is one GEMM
-for the whole chunk. With minibatches each member sees its point's seeded batch (per-member
-inputs). Per point the result has exactly the keys and meaning of ``run_point``'s:
+for the whole chunk; so do minibatches when the chunk holds one seed. Otherwise each member
+sees its point's seeded batch (per-member inputs); a seeded ``--subset`` gives each seed its
+own data. Per point the result has exactly the keys and meaning of ``run_point``'s:
 
-* training: after every epoch the reference's test accuracy and full training loss (the loss
-  of the next full-batch step, which is that loss; with minibatches a batched forward); the
+* training: after every epoch the reference's test accuracy and full training loss by
+  ``evaluate`` (under full-batch GD the training loss is the loss of the next step, which is
+  that loss on the same samples, so no extra forward); the
   run's divergence by :data:`~.divergence.DEFAULT_POLICY` on the step's loss and theta, after
   which the epochs are NaN (``train_with_time``). The ensemble itself masks a member only when
   it is no longer finite, as ``copies_exponent`` and ``max_exponent`` keep stepping a
@@ -42,12 +44,12 @@ import numpy as np
 
 from ..backend import asarray, host_rng, namespace_of, to_host
 from ..data import BatchOrder
-from ..ensemble import Ensemble, EnsemblePasses
+from ..ensemble import Ensemble
 from ..lyapunov import CopiesError, weight_mask
 from ..lyapunov.copies import check_start, fit_distances, perturbations
 from .config import build_optimizer
 from .divergence import DEFAULT_POLICY, DivergencePolicy
-from .setup import prepare
+from .setup import evaluate, prepare
 from .sweep import SweepConfig
 
 NON_FINITE_ONLY = DivergencePolicy(max_loss=math.inf, max_param_norm=math.inf)  # mask only NaN/inf
@@ -58,10 +60,10 @@ def _sweep(sweep):
 
 
 def supports(sweep):
-    """True when the ensemble path covers the sweep's base configuration: SGD (the sweep takes
-    no momentum) on one dataset for every seed (no seeded ``--subset``)."""
+    """True when the ensemble path covers the sweep's base configuration: plain SGD / GD (the
+    sweep takes no momentum; any weight decay, batch size, subset, model and backend)."""
     base = _sweep(sweep).base
-    return base.optimizer == "sgd" and base.momentum == 0 and base.subset is None
+    return base.optimizer == "sgd" and base.momentum == 0
 
 
 def member_bytes(sweep):
@@ -72,8 +74,8 @@ def member_bytes(sweep):
     (2 max w_l), and the loss's p and dL/dz (2 C); its parameters appear as Theta, V-free
     update temporaries and the gradient (4 N). The 1 in (1 + M) members of a point (the
     reference) also runs the R-operator pass, the same again: the average member costs
-    (1 + 1 / (1 + M)) times the activations. With minibatches the member's own batch of x
-    (B D) is added. The shared full-batch x and the test set are counted once per chunk,
+    (1 + 1 / (1 + M)) times the activations. With minibatches or a seeded subset the
+    member's own batch of x (B D) is added (an upper bound: one seed per chunk shares it). The shared full-batch x and the test set are counted once per chunk,
     not here.
     """
     sweep = _sweep(sweep)
@@ -81,14 +83,14 @@ def member_bytes(sweep):
     model, B = setup.model, setup.order.batch_size
     widths = [math.prod(model.layers[i].output_shape(s)) for i, s in enumerate(model.in_shapes)]
     per_sample = sum(widths) + 2 * max(widths) + 2 * model.num_outputs
-    if not setup.order.full_batch:
+    if not setup.order.full_batch or sweep.base.subset is not None:  # per-member inputs
         per_sample += math.prod(model.input_shape)
     itemsize = np.dtype(str(setup.theta0.dtype).split(".")[-1]).itemsize
     carrier_share = 1.0 + 1.0 / (1 + sweep.copies)
     return int(itemsize * (carrier_share * B * per_sample + 4 * model.num_params))
 
 
-def _point(base_setup, sweep, lr, seed):
+def _point(base_setup, lr, seed):
     """The ingredients ``prepare`` gives the point (lr, seed), sharing the loaded data."""
     config = replace(base_setup.config, lr=float(lr), seed=int(seed))
     model = base_setup.model
@@ -97,18 +99,6 @@ def _point(base_setup, sweep, lr, seed):
     order = BatchOrder(base_setup.x_train.shape[0], config.batch_size or None, seed=config.seed)
     return replace(base_setup, config=config, theta0=theta0, opt=build_optimizer(config),
                    order=order)
-
-
-def _accuracy_and_loss(passes, Theta, x, y):
-    """Per-member (mean loss, accuracy) on (x, y) as host floats, NaN loss if not finite."""
-    xp = namespace_of(Theta)
-    Z = passes.forward(Theta, x)  # (P, B, C)
-    fn, model = passes.model.loss_fn, passes.model
-    t = fn.targets(y, x.shape[0], model.num_outputs, Theta.dtype, xp)
-    acc = xp.mean(xp.astype(xp.argmax(Z, axis=2) == y[None, :], Theta.dtype), axis=1)
-    loss = xp.stack([fn.value(Z[p, ...], t, xp) for p in range(Theta.shape[0])])
-    loss = np.asarray(to_host(loss), dtype=np.float64)
-    return np.where(np.isfinite(loss), loss, math.nan), np.asarray(to_host(acc), dtype=np.float64)
 
 
 def run_chunk(sweep_dict, points, tick=None):
@@ -129,11 +119,16 @@ def run_chunk(sweep_dict, points, tick=None):
     if not points:
         return []
     start = time.perf_counter()
-    base = prepare(replace(sweep.base, lr=points[0][0], seed=points[0][1]))
-    setups = [_point(base, sweep, lr, seed) for lr, seed in points]
+    seeds = sorted({seed for _, seed in points})
+    own_data = sweep.base.subset is not None  # a seeded subset: each seed its own data
+    bases = {s: prepare(replace(sweep.base, lr=points[0][0], seed=s))
+             for s in (seeds if own_data else seeds[:1])}
+    setups = [_point(bases[seed if own_data else seeds[0]], lr, seed) for lr, seed in points]
+    base = setups[0]
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
-        records = _run(base, setups, sweep, tick)
+        records = _run(base, setups, sweep, tick, shared=len(seeds) == 1 or (
+            base.order.full_batch and not own_data))
     shared_notes = sorted({str(w.message) for w in caught})
     wall = (time.perf_counter() - start) / len(points)
     results = []
@@ -158,7 +153,7 @@ def _members(setups, sweep, model, xp):
     return Theta, deltas, asarray(w0, xp, Theta.dtype)
 
 
-def _run(base, setups, sweep, tick):
+def _run(base, setups, sweep, tick, shared):
     xp, model = base.xp, base.model
     P, M, T = len(setups), sweep.copies, base.steps
     per_epoch, epochs = base.order.steps_per_epoch, base.config.epochs
@@ -166,16 +161,12 @@ def _run(base, setups, sweep, tick):
     lrs = [s.config.lr for s in setups]
     ens = Ensemble(model, Theta0, lrs + [lr for lr in lrs for _ in range(M)],
                    weight_decay=base.opt.weight_decay, w0=w0, policy=NON_FINITE_ONLY)
-    passes = ens.passes
     full = base.order.full_batch
-    same_order = full or len({s.config.seed for s in setups}) == 1
 
     def batch(t):
-        if full:
-            return base.x_train, base.y_train
-        if same_order:
-            return setups[0].batch(t)
-        parts = [setups[p].batch(t) for p in range(P)]
+        if shared:  # one x for every member (full batch: the stored order, no copy)
+            return (base.x_train, base.y_train) if full else base.batch(t)
+        parts = [(s.x_train, s.y_train) if full else s.batch(t) for s in setups]
         own = [p for p in range(P)] + [p for p in range(P) for _ in range(M)]
         return xp.stack([parts[p][0] for p in own]), xp.stack([parts[p][1] for p in own])
 
@@ -187,11 +178,8 @@ def _run(base, setups, sweep, tick):
 
     dist = np.full((P, M, T + 1), np.nan)
     dist[:, :, 0] = distances()
-    loss0, acc0 = _accuracy_and_loss(passes, ens.Theta[:P, :], base.x_test, base.y_test)
-    train0 = (None if full else
-              _accuracy_and_loss(passes, ens.Theta[:P, :], base.x_train, base.y_train)[0])
-    test_acc = [[float(a)] for a in acc0]
-    train_loss = [[] for _ in range(P)] if full else [[float(v)] for v in train0]
+    test_acc, train_loss = [[] for _ in range(P)], [[] for _ in range(P)]
+    _evaluate(setups, ens, range(P), test_acc, None if full else train_loss)
     divergence = [None] * P
     diverged_epoch = [-1] * P
     ref_gone = [-1] * P  # step at which the reference stopped being finite (copies_exponent)
@@ -217,20 +205,13 @@ def _run(base, setups, sweep, tick):
                 if ref_gone[p] < 0:
                     dist[p, :, t + 1] = np.where(gone[p] | ~np.isfinite(d[p]), np.nan, d[p])
         alive = [p for p in range(P) if divergence[p] is None]
-        if alive:
-            _, acc = _accuracy_and_loss(passes, ens.Theta[:P, :], base.x_test, base.y_test)
-            tr = None if full else _accuracy_and_loss(passes, ens.Theta[:P, :], base.x_train,
-                                                      base.y_train)[0]
-            for p in alive:
-                test_acc[p].append(float(acc[p]))
-                if not full:
-                    train_loss[p].append(float(tr[p]))
-    if full:  # the loss after the last step: one more forward
-        last, _ = _accuracy_and_loss(passes, ens.Theta[:P, :], base.x_train, base.y_train)
+        _evaluate(setups, ens, alive, test_acc, None if full else train_loss)
+    if full:  # the training loss after the last step, and none after a divergence
         for p in range(P):
             if divergence[p] is None:
-                train_loss[p].append(float(last[p]))
-            else:  # the loss list ends at the diverging epoch, as train_with_time's
+                train_loss[p].append(evaluate(setups[p].model, ens.Theta[p, :],
+                                              setups[p].x_train, setups[p].y_train)[0])
+            else:  # the list ends before the diverging epoch, as train_with_time's
                 train_loss[p] = train_loss[p][:diverged_epoch[p]]
     running = ens.running_exponent()[:, 0, :]  # (T, P)
     logs = ens.log_growth()[:, 0, :]
@@ -238,6 +219,16 @@ def _run(base, setups, sweep, tick):
              "ref_gone": ref_gone[p], "test_acc": test_acc[p], "train_loss": train_loss[p],
              "divergence": divergence[p], "diverged_epoch": diverged_epoch[p],
              "running": running[:, p], "logs": logs[:, p]} for p in range(P)]
+
+
+def _evaluate(setups, ens, which, test_acc, train_loss):
+    """``train_with_time``'s evaluation of the references ``which``: test accuracy (and, with
+    minibatches, the loss on the whole training set) by :func:`~.setup.evaluate`."""
+    for p in which:
+        s = setups[p]
+        test_acc[p].append(evaluate(s.model, ens.Theta[p, :], s.x_test, s.y_test)[1])
+        if train_loss is not None:
+            train_loss[p].append(evaluate(s.model, ens.Theta[p, :], s.x_train, s.y_train)[0])
 
 
 def _train_divergence(ens, p, t, loss):
