@@ -31,9 +31,26 @@ class EnsembleInputError(ValueError):
 class EnsemblePasses:
     """The batched passes of ``model`` (a :class:`refchaos.nn.Model`) over a member axis."""
 
-    def __init__(self, model):
+    def __init__(self, model, sample_block=None):
         self.model = model
         self.rules = [rule_for(layer, s) for layer, s in zip(model.layers, model.in_shapes)]
+        if sample_block is not None and int(sample_block) < 1:
+            raise ValueError(f"sample_block must be a positive number of samples, got {sample_block}")
+        self.sample_block = None if sample_block is None else int(sample_block)
+
+    def _blocks(self, B):
+        """Sample ranges [a, b) processed at once: the whole batch, or blocks of sample_block.
+
+        The loss is a mean over all B samples, so a block of B_c samples contributes its own
+        mean times B_c / B: L = sum_c (B_c / B) L_c, g = sum_c (B_c / B) g_c, H v likewise
+        (exact in exact arithmetic; in floating point the sums are regrouped, a rounding-level
+        difference). Blocks bound the memory of the passes (M B_c per activation) and keep it in
+        cache; one block is the plain pass, bit for bit.
+        """
+        step = self.sample_block
+        if step is None or B <= step:
+            return [(0, B)]
+        return [(a, min(a + step, B)) for a in range(0, B, step)]
 
     # ----- stacked parameter layout ---------------------------------------------------------
     def unflatten(self, Theta, xp):
@@ -47,12 +64,6 @@ class EnsemblePasses:
         layout, (K, M) = self.model.layout, VT.shape[:2]
         return [tuple(xp.reshape(VT[:, :, a:b], (K, M, *shape)) for (a, b), shape in zip(sp, sh))
                 for sp, sh in zip(layout.slices, layout.shapes)]
-
-    @staticmethod
-    def flatten(per_layer, lead, xp):
-        """(*lead, N) from per-layer tuples of (*lead, *shape) arrays."""
-        parts = [xp.reshape(a, (*lead, -1)) for layer in per_layer for a in layer]
-        return xp.concat(parts, axis=len(lead))
 
     # ----- input checks -----------------------------------------------------------------------
     def prepare(self, Theta, x, y):
@@ -150,26 +161,57 @@ class EnsemblePasses:
 
     def loss_and_grad(self, Theta, x, y):
         """Losses (M,) and gradients G (M, N) of every member's mean loss on its batch."""
-        xp, params, shared, targets = self.prepare(Theta, x, y)
-        Z, caches = self.forward_pass(params, x, shared)
-        values, dZ = self._loss(Z, targets, xp)
-        grads = self.backward_pass(params, caches, dZ)
-        return values, self.flatten(grads, (Theta.shape[0],), xp)
+        return self._blocked(Theta, x, y, None)[:2]
 
     def grad_and_hvp(self, Theta, x, y, VT):
         """Losses (M,), gradients G (M, N) and H_m v_km (K, M, N) for directions VT (K, M, N)."""
+        return self._blocked(Theta, x, y, VT)
+
+    def _blocked(self, Theta, x, y, VT):
         xp, params, shared, targets = self.prepare(Theta, x, y)
-        VT = self.check_directions(VT, Theta, xp)
-        K, M = VT.shape[:2]
-        vparams = self.unflatten_directions(VT, xp)
+        vparams = None
+        if VT is not None:
+            vparams = self.unflatten_directions(self.check_directions(VT, Theta, xp), xp)
+        B = x.shape[0] if shared else x.shape[1]
+        blocks = self._blocks(B)
+        total = None
+        for a, b in blocks:
+            xb = x if len(blocks) == 1 else (x[a:b, ...] if shared else x[:, a:b, ...])
+            tb = targets if len(blocks) == 1 else [t[a:b, ...] for t in targets]
+            part = self._block(params, xb, shared, tb, vparams, xp)
+            if len(blocks) > 1:
+                w = (b - a) / B  # the block's share of the mean
+                part = [w * p for p in part]
+            total = part if total is None else [s + p for s, p in zip(total, part)]
+        M = Theta.shape[0]
+        losses, grads = total[0], self.flatten_parts(total[1:1 + self._n_grad_parts()], (M,), xp)
+        if VT is None:
+            return losses, grads, None
+        K = VT.shape[0]
+        return losses, grads, self.flatten_parts(total[1 + self._n_grad_parts():], (K, M), xp)
+
+    def _n_grad_parts(self):
+        return sum(len(s) for s in self.model.layout.shapes)
+
+    @staticmethod
+    def flatten_parts(parts, lead, xp):
+        """(*lead, N) from the parameter arrays of every layer, in layout order."""
+        return xp.concat([xp.reshape(a, (*lead, -1)) for a in parts], axis=len(lead))
+
+    def _block(self, params, x, shared, targets, vparams, xp):
+        """[losses, *gradient arrays, *R{gradient} arrays] of one block of samples (means)."""
         Z, caches = self.forward_pass(params, x, shared)
-        rZ, rxs = self.r_forward_pass(params, caches, vparams)
         values, dZ = self._loss(Z, targets, xp)
+        if vparams is None:
+            grads = self.backward_pass(params, caches, dZ)
+            return [values, *(a for layer in grads for a in layer)]
+        rZ, rxs = self.r_forward_pass(params, caches, vparams)
         fn = self.model.loss_fn
         rdZ = xp.stack([fn.hvp(Z[m, ...], t, rZ[:, m, ...], xp) for m, t in enumerate(targets)],
                        axis=1)  # (d^2 L_m / dz^2) R{z_m}  (K, M, B, C)
         grads, rgrads = self.r_backward_pass(params, caches, dZ, rdZ, vparams, rxs)
-        return values, self.flatten(grads, (M,), xp), self.flatten(rgrads, (K, M), xp)
+        return [values, *(a for layer in grads for a in layer),
+                *(a for layer in rgrads for a in layer)]
 
     def forward(self, Theta, x):
         """Logits Z (M, B, C) of every member on its input."""

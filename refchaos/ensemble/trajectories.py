@@ -77,12 +77,16 @@ class Ensemble:
         of them has momentum, else N; a carrier without momentum must have dv rows 0.
     policy : DivergencePolicy
         The divergence rule (default: the one ``run`` and ``sweep`` use).
+    sample_block : int or None
+        Run the passes over blocks of this many samples (bounded memory, cache-sized arrays;
+        :meth:`EnsemblePasses._blocks`); None: the whole batch at once.
     """
 
     def __init__(self, model, Theta, lr, momentum=0.0, weight_decay=0.0, nesterov=False,
-                 w0=None, policy=DEFAULT_POLICY):
+                 w0=None, policy=DEFAULT_POLICY, sample_block=None):
         xp = namespace_of(Theta)
-        self.model, self.passes, self.policy = model, EnsemblePasses(model), policy
+        self.model, self.policy = model, policy
+        self.passes = EnsemblePasses(model, sample_block=sample_block)
         if Theta.ndim != 2 or Theta.shape[1] != model.num_params or Theta.shape[0] < 1:
             raise ValueError(f"Theta must have shape (M, {model.num_params}), got {tuple(Theta.shape)}")
         M, N = Theta.shape
