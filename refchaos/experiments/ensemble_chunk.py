@@ -53,6 +53,10 @@ from .setup import evaluate, prepare
 from .sweep import SweepConfig
 
 NON_FINITE_ONLY = DivergencePolicy(max_loss=math.inf, max_param_norm=math.inf)  # mask only NaN/inf
+SAMPLE_BLOCK = 1000  # Samples per block of the passes: bounded memory (60,000 MNIST images in
+# 60 blocks), arrays of a few MB per member; 500 to 2,000 ran alike here (bench_ensemble.py).
+PARAM_ARRAYS = 6  # (N,) arrays per member at the peak: Theta, the update, the gradient sum and
+# its block part, the where() result, the flattened gradient.
 
 
 def _sweep(sweep):
@@ -69,25 +73,25 @@ def supports(sweep):
 def member_bytes(sweep):
     """Estimated peak bytes one member adds to a chunk (for choosing the chunk size).
 
-    Per member and sample the passes hold each layer's output as the next layer's cache
-    (sum of widths w_l), a cotangent and one temporary of the widest layer in the backward
-    (2 max w_l), and the loss's p and dL/dz (2 C); its parameters appear as Theta, V-free
-    update temporaries and the gradient (4 N). The 1 in (1 + M) members of a point (the
-    reference) also runs the R-operator pass, the same again: the average member costs
-    (1 + 1 / (1 + M)) times the activations. With minibatches or a seeded subset the
+    Per member and sample of a block (:data:`SAMPLE_BLOCK` samples, or the batch if smaller)
+    the passes hold each layer's output as the next layer's cache (sum of widths w_l), a
+    cotangent and one temporary of the widest layer in the backward (2 max w_l), and the
+    loss's p and dL/dz (2 C); its parameters appear in :data:`PARAM_ARRAYS` arrays of N. The
+    1 in (1 + M) members of a point (the reference) also runs the R-operator pass, the same
+    again: the average member costs (1 + 1 / (1 + M)) times the activations. With minibatches or a seeded subset the
     member's own batch of x (B D) is added (an upper bound: one seed per chunk shares it). The shared full-batch x and the test set are counted once per chunk,
     not here.
     """
     sweep = _sweep(sweep)
     setup = prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
-    model, B = setup.model, setup.order.batch_size
+    model, B = setup.model, min(setup.order.batch_size, SAMPLE_BLOCK)
     widths = [math.prod(model.layers[i].output_shape(s)) for i, s in enumerate(model.in_shapes)]
     per_sample = sum(widths) + 2 * max(widths) + 2 * model.num_outputs
     if not setup.order.full_batch or sweep.base.subset is not None:  # per-member inputs
         per_sample += math.prod(model.input_shape)
     itemsize = np.dtype(str(setup.theta0.dtype).split(".")[-1]).itemsize
     carrier_share = 1.0 + 1.0 / (1 + sweep.copies)
-    return int(itemsize * (carrier_share * B * per_sample + 4 * model.num_params))
+    return int(itemsize * (carrier_share * B * per_sample + PARAM_ARRAYS * model.num_params))
 
 
 def _point(base_setup, lr, seed):
@@ -160,7 +164,8 @@ def _run(base, setups, sweep, tick, shared):
     Theta0, deltas, w0 = _members(setups, sweep, model, xp)
     lrs = [s.config.lr for s in setups]
     ens = Ensemble(model, Theta0, lrs + [lr for lr in lrs for _ in range(M)],
-                   weight_decay=base.opt.weight_decay, w0=w0, policy=NON_FINITE_ONLY)
+                   weight_decay=base.opt.weight_decay, w0=w0, policy=NON_FINITE_ONLY,
+                   sample_block=SAMPLE_BLOCK)
     full = base.order.full_batch
 
     def batch(t):

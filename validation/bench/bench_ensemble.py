@@ -25,15 +25,17 @@ import numpy as np
 
 from refchaos.data import load
 from refchaos.ensemble import Ensemble
+from refchaos.experiments.ensemble_chunk import SAMPLE_BLOCK
 from refchaos.nn import mlp
 from refchaos.optim import SGD
 from validation.bench._timing import header
 
 SEED = 0
 MEMBERS = 50  # the ensemble measured
-IMAGES = 20_000  # default: 50 x 20,000 x 64 float64 = 0.5 GB per activation array (60,000: 1.5 GB)
+IMAGES = 60_000  # J25's full training set; the ensemble runs it in blocks of SAMPLE_BLOCK
+# samples (50 x 1,000 x 64 float64 = 26 MB per activation array instead of 1.5 GB)
 LR = 0.5  # a J25 lr; the cost does not depend on it
-REPEATS = 3  # paired repeats
+REPEATS = 2  # paired repeats (one ensemble step of 50 x 60,000 images is about a minute here)
 DATA_DIR = "/work/shared/data"
 GRID = dict(lrs=16, inits=50, trajectories=6, epochs=201, images=60_000)  # J25's published grid
 GPU_FP64 = 60e12  # FLOP/s assumed for one H200-class GPU (FP64 dense; ~67 peak on tensor cores)
@@ -58,7 +60,7 @@ def main():
     args = ap.parse_args()
     B, M = args.images, args.members
     header("ensemble vs single trajectory, J25 full-batch GD step",
-           dict(seed=SEED, members=M, images=B, lr=LR, repeats=REPEATS,
+           dict(seed=SEED, members=M, images=B, lr=LR, repeats=REPEATS, sample_block=SAMPLE_BLOCK,
                 threads=os.environ.get("OPENBLAS_NUM_THREADS", "default")))
     x, y = load("mnist", "train", data_dir=DATA_DIR, scaling="unit", flatten=True)
     x, y = np.ascontiguousarray(x[:B]), y[:B]
@@ -67,7 +69,7 @@ def main():
     opt = SGD(LR)
     thetas = [Theta[m] for m in range(M)]
     states = [opt.init(th) for th in thetas]
-    ens = Ensemble(model, Theta, LR)
+    ens = Ensemble(model, Theta, LR, sample_block=SAMPLE_BLOCK)
 
     def separate():
         for m in range(M):
