@@ -112,11 +112,13 @@ class Ensemble:
         self.t = 0
 
     def _init_tangents(self, w0, xp):
+        if w0.ndim != 3:
+            raise ValueError(f"w0 must have shape (K, Mt, n), got {tuple(w0.shape)}")
         K, Mt, n = w0.shape
         N = self.N
         mom = self.momentum[:Mt] != 0
         want = 2 * N if np.any(mom) else N
-        if w0.ndim != 3 or n != want or not 1 <= Mt <= self.M:
+        if n != want or not 1 <= Mt <= self.M:
             raise ValueError(f"w0 must have shape (K, Mt, {want}) with 1 <= Mt <= {self.M}, "
                              f"got {tuple(w0.shape)}")
         if n == 2 * N and not np.all(mom):

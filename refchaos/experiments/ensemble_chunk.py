@@ -50,7 +50,7 @@ from ..lyapunov.copies import check_start, fit_distances, perturbations
 from .config import build_optimizer
 from .divergence import DEFAULT_POLICY, DivergencePolicy
 from .setup import evaluate, prepare
-from .sweep import SweepConfig
+from .sweep import SweepConfig, copies_fields
 
 NON_FINITE_ONLY = DivergencePolicy(max_loss=math.inf, max_param_norm=math.inf)  # mask only NaN/inf
 SAMPLE_BLOCK = 1000  # Samples per block of the passes: bounded memory (60,000 MNIST images in
@@ -269,11 +269,7 @@ def _result(lr, seed, rec, base, sweep):
         if ref_gone >= 0:
             notes.append(f"the reference trajectory is not finite at step {rec['ref_gone']}; "
                          "stopping")
-        cop = fit_distances(dist, diverged_at, ref_gone)
-        copies = {"exponent_copies": cop.slope,
-                  "exponent_copies_std": float(np.std(cop.copy_slopes)),
-                  "window_start": cop.window[0], "window_stop": cop.window[1],
-                  "log_ratio": cop.log_ratio.tolist()}
+        copies = copies_fields(fit_distances(dist, diverged_at, ref_gone))
     except CopiesError as err:
         notes.append(f"perturbed copies: {err}")
     bad = np.flatnonzero(~np.isfinite(rec["logs"]))

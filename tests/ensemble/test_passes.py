@@ -155,3 +155,23 @@ def test_output_cached_activation_is_bitwise_the_layer(activation):
     np.testing.assert_array_equal(fast.r_forward((), c1, None, rx), ref.r_forward((), c2, None, rx))
     np.testing.assert_array_equal(fast.r_backward((), c1, dy, None, rx, rdy, True)[0],
                                   ref.r_backward((), c2, dy, None, rx, rdy, True)[0])
+
+
+@pytest.mark.parametrize("per_member", [False, True], ids=["shared-x", "per-member-x"])
+def test_sample_blocks_equal_the_whole_batch(per_member):
+    """sum_c (B_c / B) (block means) = the mean over B: the same sums regrouped, so the two
+    agree to the rounding of the longest accumulation (plus one rounding of each weight)."""
+    model = _mlp_tanh()
+    B = 23
+    Theta, x, y, VT = _data(model, B, per_member, seed=4)
+    whole = EnsemblePasses(model).grad_and_hvp(Theta, x, y, VT)
+    blocked = EnsemblePasses(model, sample_block=5).grad_and_hvp(Theta, x, y, VT)
+    kappa = max(softmax_condition(model, th, x[m] if per_member else x) for m, th in enumerate(Theta))
+    rtol = rtol_for(_accumulated(model, B) + 2) * kappa
+    for a, b, what in zip(blocked, whole, ("losses", "gradients", "H v")):
+        assert_normwise_close(a, b, rtol, what)
+    one = EnsemblePasses(model, sample_block=B).grad_and_hvp(Theta, x, y, VT)
+    for a, b in zip(one, whole):  # one block is the plain pass
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="sample_block"):
+        EnsemblePasses(model, sample_block=0)
