@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 
 import numpy as np
@@ -92,7 +93,8 @@ def main():
         print(f"repeat {r}: separate {t_single:.4f} s per trajectory (load {l1:.1f}); ensemble "
               f"of {M} {t_ens:.2f} s = {t_ens / M:.4f} s per trajectory (load {l2:.1f}); "
               f"per-trajectory ratio {ratio:.3f}")
-    print(f"median per-trajectory ratio {np.median(ratios):.3f} (target <= 0.6)")
+    print(f"median per-trajectory ratio {np.median(ratios):.3f} (target <= 0.6); peak memory "
+          f"of the process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     f = step_flops(B)
     rate = f * M / (t_ens)
     print(f"FLOP per step and trajectory at B = {B}: {f / 1e9:.2f} GFLOP (gradient), "
