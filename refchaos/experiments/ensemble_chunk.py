@@ -105,7 +105,7 @@ def _point(base_setup, lr, seed):
                    order=order)
 
 
-def run_chunk(sweep_dict, points, tick=None):
+def run_chunk(sweep_dict, points, tick=None, sample_block=SAMPLE_BLOCK):
     """Run the (lr, seed) ``points`` of one sweep as one ensemble; a ``run_point`` dict each.
 
     Parameters
@@ -115,6 +115,9 @@ def run_chunk(sweep_dict, points, tick=None):
     points : sequence of (lr, seed)
     tick : callable or None
         Called (copies + 3) times per point after every step, the units ``run_sweep`` counts.
+    sample_block : int or None
+        Samples per block of the passes (:class:`refchaos.ensemble.Ensemble`); None runs the
+        whole batch at once (a device with room for M B activations: fewer, larger kernels).
     """
     sweep = _sweep(sweep_dict)
     if not supports(sweep):
@@ -131,7 +134,7 @@ def run_chunk(sweep_dict, points, tick=None):
     base = setups[0]
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
-        records = _run(base, setups, sweep, tick, shared=len(seeds) == 1 or (
+        records = _run(base, setups, sweep, tick, sample_block, shared=len(seeds) == 1 or (
             base.order.full_batch and not own_data))
     shared_notes = sorted({str(w.message) for w in caught})
     wall = (time.perf_counter() - start) / len(points)
@@ -157,7 +160,7 @@ def _members(setups, sweep, model, xp):
     return Theta, deltas, asarray(w0, xp, Theta.dtype)
 
 
-def _run(base, setups, sweep, tick, shared):
+def _run(base, setups, sweep, tick, sample_block, shared):
     xp, model = base.xp, base.model
     P, M, T = len(setups), sweep.copies, base.steps
     per_epoch, epochs = base.order.steps_per_epoch, base.config.epochs
@@ -165,7 +168,7 @@ def _run(base, setups, sweep, tick, shared):
     lrs = [s.config.lr for s in setups]
     ens = Ensemble(model, Theta0, lrs + [lr for lr in lrs for _ in range(M)],
                    weight_decay=base.opt.weight_decay, w0=w0, policy=NON_FINITE_ONLY,
-                   sample_block=SAMPLE_BLOCK)
+                   sample_block=sample_block)
     full = base.order.full_batch
 
     def batch(t):

@@ -50,12 +50,13 @@ def _bounds(sweep, lr, seed):
     return tol, 2 * math.sqrt(N) * tol * theta / (Nw * sweep.eps / 4)
 
 
-@pytest.mark.parametrize("sweep", [FULL, SHARED, MINI],
-                         ids=["full-batch-per-seed-subsets", "full-batch-shared-x", "minibatch"])
-def test_chunk_equals_run_point(sweep):
+@pytest.mark.parametrize("sweep, block", [(FULL, 1000), (SHARED, 1000), (SHARED, None), (MINI, 1000)],
+                         ids=["full-batch-per-seed-subsets", "full-batch-shared-x-in-blocks",
+                              "full-batch-shared-x-whole", "minibatch"])
+def test_chunk_equals_run_point(sweep, block):
     d = sweep.to_dict()
     ticks = []
-    got = run_chunk(d, sweep.points(), tick=lambda: ticks.append(1))
+    got = run_chunk(d, sweep.points(), tick=lambda: ticks.append(1), sample_block=block)
     assert len(ticks) == len(sweep.points()) * sweep.base.epochs * (sweep.copies + 3) * \
         got[0]["steps_per_epoch"]
     for g in got:
