@@ -39,8 +39,9 @@ from . import jimenez
 from . import derivatives
 from . import algorithms
 from . import curvature_tools, steppers
+from . import ensemble
 
-CHECK_MODULES = (herrmann, jimenez, derivatives, algorithms, steppers, curvature_tools)
+CHECK_MODULES = (herrmann, jimenez, derivatives, algorithms, steppers, curvature_tools, ensemble)
 
 __all__ = ["CHECKS", "U", "AuditRow", "Check", "Outcome", "check", "fd_tolerance", "gamma", "rtol",
            "run_audit"]

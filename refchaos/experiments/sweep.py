@@ -166,6 +166,14 @@ def train_with_time(setup, target, tick=None):
             "divergence": None if divergence is None else divergence.to_dict()}
 
 
+def copies_fields(cop):
+    """The point's fields of a :class:`~refchaos.lyapunov.CopiesResult` (``log_ratio`` for the
+    curves)."""
+    return {"exponent_copies": cop.slope, "exponent_copies_std": float(np.std(cop.copy_slopes)),
+            "window_start": cop.window[0], "window_stop": cop.window[1],
+            "log_ratio": cop.log_ratio.tolist()}
+
+
 def run_point(sweep_dict, lr, seed, tick=None):
     """One (lr, seed) point of a sweep as a JSON-ready dict (spawn-safe: a top-level function
     of plain arguments, importable in a fresh process or on a Dask worker).
@@ -193,10 +201,7 @@ def run_point(sweep_dict, lr, seed, tick=None):
                                   num_copies=sweep.copies, eps=sweep.eps,
                                   mask=weight_mask(setup.model), norm="l1", seed=int(seed),
                                   init=init)
-            copies = {"exponent_copies": cop.slope,
-                      "exponent_copies_std": float(np.std(cop.copy_slopes)),
-                      "window_start": cop.window[0], "window_stop": cop.window[1],
-                      "log_ratio": cop.log_ratio.tolist()}
+            copies = copies_fields(cop)
         except CopiesError as err:
             notes.append(f"perturbed copies: {err}")
             copies = {"exponent_copies": math.nan, "exponent_copies_std": math.nan,

@@ -127,7 +127,7 @@ def _distance(xp, a, b, norm):
     return xp.linalg.vector_norm(diff)
 
 
-def _check_start(theta0, delta, d0, eps, norm):
+def check_start(theta0, delta, d0, eps, norm):
     """Raise if a perturbation vanished in rounding; warn if rounding changed it notably."""
     intended = np.sum(np.abs(delta), axis=1) if norm == "l1" else np.linalg.norm(delta, axis=1)
     lost = np.flatnonzero(d0 == 0)
@@ -231,7 +231,7 @@ def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAU
     state, states = advance.init(theta), [advance.init(c) for c in copies]
     distances = np.full((M, steps + 1), np.nan)
     distances[:, 0] = [float(to_host(_distance(xp, c, theta, norm))) for c in copies]
-    _check_start(theta0, delta, distances[:, 0], eps, norm)
+    check_start(theta0, delta, distances[:, 0], eps, norm)
     alive = np.ones(M, dtype=bool)
     diverged_at = np.full(M, -1, dtype=np.int64)
     reference_diverged_at = -1
@@ -249,8 +249,9 @@ def copies_exponent(step, theta0, steps, *, num_copies=DEFAULT_COPIES, eps=DEFAU
             if not math.isfinite(d):  # this copy diverged: record and stop stepping it
                 alive[m] = False
                 diverged_at[m] = t + 1
-    return _summarise(distances, diverged_at, reference_diverged_at, window, margin,
-                      plateau_fraction, min_window, per_copy)
+    return fit_distances(distances, diverged_at, reference_diverged_at, window=window,
+                         margin=margin, plateau_fraction=plateau_fraction,
+                         min_window=min_window, per_copy=per_copy)
 
 
 class StatefulStep:
@@ -269,8 +270,14 @@ class StatefulStep:
         return self.step(theta, state, t)
 
 
-def _summarise(distances, diverged_at, reference_diverged_at, window, margin, plateau_fraction,
-               min_window, per_copy):
+def fit_distances(distances, diverged_at, reference_diverged_at=-1, *, window=None,
+                  margin=SATURATION_MARGIN, plateau_fraction=PLATEAU_FRACTION,
+                  min_window=MIN_WINDOW, per_copy=True):
+    """The exponent of recorded distances d_m(t) (M, T+1) (NaN after a divergence): the fit of
+    :func:`copies_exponent` (module docstring), for copies advanced elsewhere (an ensemble).
+
+    ``diverged_at`` (M,) and ``reference_diverged_at`` are stored in the result as given.
+    """
     with np.errstate(divide="ignore", invalid="ignore"):
         log_d = np.log(distances / distances[:, :1])  # (M, T+1); -inf where d = 0
     ok = np.all(np.isfinite(log_d), axis=0)

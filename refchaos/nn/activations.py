@@ -35,6 +35,10 @@ class Activation:
     df: Callable
     d2f: Optional[Callable]  # None exactly when piecewise_linear
     piecewise_linear: bool = False
+    # f' and f'' as functions of the output y = f(x), where the formula above is one
+    # (tanh: 1 - y^2; sigmoid: y (1 - y)): the same arithmetic without evaluating f again.
+    df_of_f: Optional[Callable] = None
+    d2f_of_f: Optional[Callable] = None
 
 
 def _sigmoid(x, xp):
@@ -52,22 +56,34 @@ def _relu_df(x, xp):
 
 
 def _tanh_df(x, xp):
-    t = xp.tanh(x)
-    return 1 - t * t
+    return _tanh_df_of_f(xp.tanh(x), xp)
 
 
 def _tanh_d2f(x, xp):
-    t = xp.tanh(x)
-    return -2 * t * (1 - t * t)
+    return _tanh_d2f_of_f(xp.tanh(x), xp)
 
 
 def _sigmoid_df(x, xp):
-    s = _sigmoid(x, xp)
-    return s * (1 - s)
+    return _sigmoid_df_of_f(_sigmoid(x, xp), xp)
 
 
 def _sigmoid_d2f(x, xp):
-    s = _sigmoid(x, xp)
+    return _sigmoid_d2f_of_f(_sigmoid(x, xp), xp)
+
+
+def _tanh_df_of_f(t, xp):
+    return 1 - t * t
+
+
+def _tanh_d2f_of_f(t, xp):
+    return -2 * t * (1 - t * t)
+
+
+def _sigmoid_df_of_f(s, xp):
+    return s * (1 - s)
+
+
+def _sigmoid_d2f_of_f(s, xp):
     return s * (1 - s) * (1 - 2 * s)
 
 
@@ -78,8 +94,10 @@ def _softplus(x, xp):
 
 ACTIVATIONS = {
     "relu": Activation("relu", _relu, _relu_df, None, piecewise_linear=True),
-    "tanh": Activation("tanh", lambda x, xp: xp.tanh(x), _tanh_df, _tanh_d2f),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_df, _sigmoid_d2f),
+    "tanh": Activation("tanh", lambda x, xp: xp.tanh(x), _tanh_df, _tanh_d2f,
+                       df_of_f=_tanh_df_of_f, d2f_of_f=_tanh_d2f_of_f),
+    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_df, _sigmoid_d2f,
+                          df_of_f=_sigmoid_df_of_f, d2f_of_f=_sigmoid_d2f_of_f),
     "softplus": Activation("softplus", _softplus, _sigmoid, _sigmoid_df),
     "identity": Activation(
         "identity", lambda x, xp: x, lambda x, xp: xp.ones_like(x), None, piecewise_linear=True

@@ -20,6 +20,7 @@ class Elementwise(Layer):
     """A parameter-free activation layer."""
 
     kind = "activation"
+    samplewise = True  # y_b depends on x_b alone
 
     def __init__(self, activation):
         self.act = get_activation(activation)
@@ -28,6 +29,11 @@ class Elementwise(Layer):
     def input_hessian_is_zero(self):
         """f'' = 0 almost everywhere exactly when the activation is piecewise linear."""
         return self.act.piecewise_linear
+
+    @property
+    def output_derivatives(self):
+        """(f'(y), f''(y)) as functions of the output where the activation has them, else None."""
+        return None if self.act.df_of_f is None else (self.act.df_of_f, self.act.d2f_of_f)
 
     def output_shape(self, in_shape):
         return tuple(in_shape)

@@ -21,6 +21,7 @@ class Flatten(Layer):
 
     kind = "flatten"
     input_hessian_is_zero = True  # a reshape is linear
+    samplewise = True  # reshapes each sample on its own
 
     def output_shape(self, in_shape):
         if len(in_shape) < 1:
