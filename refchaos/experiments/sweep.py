@@ -367,7 +367,8 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
                     _run_processes(int(workers), runner, sweep_dict, todo, finish, steps)
                 else:
                     for key, points in enumerate(todo):
-                        finish(key, _guard(runner, sweep_dict, points, steps.tick_for(key)))
+                        tick = steps.tick_for(key)
+                        finish(key, _chunk_result(lambda: runner(sweep_dict, points, tick), points))
             finally:
                 if client is not None and isinstance(dask, str):
                     client.close()
@@ -398,11 +399,12 @@ def _describe(points):
     return ", ".join(f"lr={lr!r} seed={seed}" for lr, seed in points)
 
 
-def _guard(runner, sweep_dict, points, tick=None):
+def _chunk_result(get, points, where=""):
+    """``get()``, the results of one chunk, or a SweepError naming the chunk's points."""
     try:
-        return runner(sweep_dict, points, tick)
+        return get()
     except Exception as err:
-        raise SweepError(f"chunk ({_describe(points)}) failed: {type(err).__name__}: "
+        raise SweepError(f"chunk ({_describe(points)}) failed{where}: {type(err).__name__}: "
                          f"{err}") from err
 
 
@@ -428,13 +430,7 @@ def _run_processes(workers, runner, sweep_dict, todo, finish, steps):
                 ended, pending = wait(pending, timeout=REDRAW_S, return_when=FIRST_COMPLETED)
                 drain()  # a worker flushes its steps before it returns: all of them are here
                 for fut in ended:
-                    key = futures[fut]
-                    try:
-                        results = fut.result()
-                    except Exception as err:
-                        raise SweepError(f"chunk ({_describe(todo[key])}) failed: "
-                                         f"{type(err).__name__}: {err}") from err
-                    finish(key, results)
+                    finish(futures[fut], _chunk_result(fut.result, todo[futures[fut]]))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
@@ -449,12 +445,7 @@ def _run_dask(client, runner, sweep_dict, todo, finish):
     try:
         for fut in as_completed(futures):
             key = where[fut.key]
-            try:
-                results = fut.result()
-            except Exception as err:
-                raise SweepError(f"chunk ({_describe(todo[key])}) failed on the cluster: "
-                                 f"{type(err).__name__}: {err}") from err
-            finish(key, results)
+            finish(key, _chunk_result(fut.result, todo[key], " on the cluster"))
     except BaseException:
         client.cancel(futures)
         raise

@@ -129,3 +129,14 @@ def test_progress_counts_worker_steps_and_tops_up_a_short_chunk(monkeypatch):
         assert meter.done == 10
         steps.chunk_done(7, 2)  # two points of 6 steps: the 2 steps a divergence skipped
         assert meter.done == 12
+
+
+def test_a_failing_chunk_is_named_by_its_points(tmp_path, monkeypatch):
+    def boom(sweep_dict, points, tick=None):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(sweep_mod, "run_chunk", boom)
+    with pytest.raises(SweepError, match=r"chunk \(lr=0.05 seed=0, lr=3.0 seed=0\) failed: "
+                                         r"ValueError: boom"):
+        run_sweep(TINY, tmp_path / "s", figures=False, chunk_size=2)
+    assert not list((tmp_path / "s" / "points").glob("*.json"))
