@@ -40,11 +40,12 @@ import numpy as np
 
 from .. import io
 from ..lyapunov import CopiesError, copies_exponent, max_exponent, weight_mask
+from .chunks import (CHUNKS_FILE, ChunkPlanError, ChunkProgress, auto_chunk_size,
+                     available_memory, check_chunk_size, member_bytes, members_per_point,
+                     run_in_process)
+from .chunks import plan as chunk_plan
 from .config import ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
-from .chunks import (ChunkPlanError, ChunkProgress, auto_chunk_size, available_memory,
-                     check_chunk_size, member_bytes, members_per_point, run_in_process)
-from .chunks import plan as chunk_plan
 from .progress import REDRAW_S, Progress, counting
 from .resultdir import ResultDirectory, ResultDirectoryError
 from .setup import evaluate, prepare
@@ -332,6 +333,8 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
     rd, done = open_directory(out, sweep, resume)
     try:
         size, how = _chunk_size(sweep, setup, workers, client, chunk_size)
+        if (rd.path / CHUNKS_FILE).exists():
+            how = f"recorded in {CHUNKS_FILE}"
         try:
             chunks = chunk_plan(rd.path, sweep.points(), size, chunk_size)
         except ChunkPlanError as err:

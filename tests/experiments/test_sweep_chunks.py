@@ -70,7 +70,8 @@ def test_interrupted_after_a_chunk_resumes_with_the_recorded_chunks(reference, t
     kept = {p: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")}
     lines = []
     run_sweep(TINY, out, figures=False, progress=lines.append)  # chunk size from chunks.json
-    assert "2 of 4 points already done, 2 to run in 1 chunk(s) of up to 2 points" in lines[0]
+    assert ("2 of 4 points already done, 2 to run in 1 chunk(s) of up to 2 points (recorded in "
+            "chunks.json)") in lines[0]
     assert all(p.stat().st_mtime_ns == m for p, m in kept.items())
     assert _csv(out) == reference
     # A chunk cut off between the writes of its points runs whole; only the lost point is written.
