@@ -109,7 +109,14 @@ _LRS = ",".join(f"{v:g}" for v in D.lrs)
 @click.option("--target", default=D.target, type=float, help="Test accuracy that ends the training time.")
 @model_data_options(D.base)
 @optimizer_options(COPIES_OPTIMIZERS, eps_flag="--optimizer-eps", defaults=D.base)
-@click.option("--workers", default=1, type=int, help="Local processes running points in parallel.")
+@click.option("--workers", default=1, type=int, help="Local processes running chunks in parallel.")
+@click.option("--chunk-size", default=None, type=int, show_default="from the memory available",
+              help="Points per chunk, the unit of work of the local loop, of each worker and of "
+                   "each Dask task. By default half of MemAvailable (/proc/meminfo; on Dask the "
+                   "smallest worker's memory limit), shared by the workers, divided by the "
+                   "estimated bytes of one point (reference + copies + tangent vector), at most "
+                   "points / workers. Recorded in --out/chunks.json: a resumed sweep keeps its "
+                   "chunks.")
 @click.option("--dask", default=None, metavar="ADDRESS", show_default="off",
               help="Run the points on an existing Dask cluster (scheduler address, e.g. tcp://host:8786).")
 @click.option("--out", default="sweep", type=click.Path(file_okay=False), help="Sweep directory.")
@@ -117,18 +124,24 @@ _LRS = ",".join(f"{v:g}" for v in D.lrs)
               help="Continue the sweep stored in --out with its stored configuration "
                    "(a rerun with the same options resumes too).")
 @click.pass_context
-def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, dask, out, resume, **model_data):
+def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, chunk_size, dask, out, resume,
+          **model_data):
     """Train over a grid of learning rates x initialisations; per point the maximum Lyapunov
     exponent from perturbed copies and from a tangent vector, and the training time (epochs
     to --target test accuracy). With --momentum or an adaptive --optimizer every copy carries
     its own optimizer state. Writes points/*.json, sweep.csv, summary.json and figures/
-    to --out. Interrupted sweeps resume, skipping finished points.
+    to --out. The grid runs in chunks of points (--chunk-size); interrupted sweeps resume,
+    skipping finished chunks. A progress line with the ETA over the whole grid advances every
+    step of every trajectory (with --workers too; on Dask every finished chunk).
     """
     show_warnings()
     if workers < 1:
         raise click.BadParameter(f"must be >= 1, got {workers}", param_hint="'--workers'")
+    if chunk_size is not None and chunk_size < 1:
+        raise click.BadParameter(f"must be an integer >= 1 (points per chunk), got {chunk_size}",
+                                 param_hint="'--chunk-size'")
     if resume:
-        given = given_options(ctx, ("workers", "dask", "out", "resume"))
+        given = given_options(ctx, ("workers", "chunk_size", "dask", "out", "resume"))
         if given:
             raise click.UsageError("--resume takes the configuration stored in --out; leave out "
                                    + ", ".join("--" + g.replace("_", "-") for g in given))
@@ -143,7 +156,7 @@ def sweep(ctx, lrs, seeds, copies, eps, epochs, target, workers, dask, out, resu
     checked(config, _check)
     try:
         summary = run_sweep(config, out, workers=workers, dask=dask, resume=True if resume else None,
-                            progress=progress_line, bar=True)
+                            progress=progress_line, bar=True, chunk_size=chunk_size)
     except SweepError as err:
         raise click.ClickException(str(err)) from None
     except ResultDirectoryError as err:

@@ -56,10 +56,10 @@ def _check_kinds(model):
 
 def _residual_columns(layer, cache, dy, xp):
     """(S_r (D, B, *shape), sign (D, B)) with sum_d sign S_r S_r^T = diag(dy * f''(x)) per sample."""
-    x = cache  # the activation's input (B, *shape)
+    x = cache.x  # the activation's input (B, *shape)
     B = x.shape[0]
     shape = tuple(x.shape[1:])
-    r = xp.reshape(dy * layer.act.d2f(x, xp), (B, -1))  # (B, D): residual of (*)
+    r = xp.reshape(dy * layer.d2f(cache, xp), (B, -1))  # (B, D): residual of (*)
     D = r.shape[1]
     eye = xp.eye(D, dtype=r.dtype)
     S = eye[:, None, :] * xp.sqrt(xp.abs(r))[None, :, :]  # (D, B, D): column d is sqrt|r_bd| e_d

@@ -10,7 +10,8 @@ without replaying steps 0..t-1, and a perturbed copy or a resumed run sees the s
 (USPS, n = 7291 at batch size 8: 912 steps per epoch, the last one with 3 examples.)
 
 Full batch (``batch_size`` None or 0): one step per epoch holding all n examples in their stored
-order, 0..n-1; there is nothing to shuffle in a full-batch gradient.
+order, 0..n-1; there is nothing to shuffle in a full-batch gradient, and :meth:`batches` hands
+out x and y themselves (the same arrays every step, never a per-step copy).
 """
 
 from __future__ import annotations
@@ -94,8 +95,11 @@ class BatchOrder:
                              f"y {tuple(y.shape)}")
         step = self._check_step(start)
         while stop is None or step < stop:
-            idx = asarray(self.indices(step), xp)
-            yield xp.take(x, idx, axis=0), xp.take(y, idx, axis=0)
+            if self.full_batch:  # all n examples in stored order: x and y themselves, no gather
+                yield x, y
+            else:
+                idx = asarray(self.indices(step), xp)
+                yield xp.take(x, idx, axis=0), xp.take(y, idx, axis=0)
             step += 1
 
     def _check_step(self, step):

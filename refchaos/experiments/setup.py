@@ -42,7 +42,14 @@ class Setup:
     steps = total_steps
 
     def batch(self, t):
-        """(x, y) of step t, from the seeded batch order (resumable without replay)."""
+        """(x, y) of step t, from the seeded batch order (resumable without replay).
+
+        Full batch: every step's batch is the whole training set in its stored order, so the
+        loaded arrays themselves are returned, prepared once (no per-step gather of n rows).
+        """
+        if self.order.full_batch:
+            self.order.epoch_of(t)  # checks t like any other step
+            return self.x_train, self.y_train
         idx = asarray(self.order.indices(t), self.xp)
         return self.xp.take(self.x_train, idx, axis=0), self.xp.take(self.y_train, idx, axis=0)
 

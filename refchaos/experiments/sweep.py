@@ -16,11 +16,13 @@ configuration (J25: full-batch GD, MLP tanh, weights N(0, 1), biases 0, float64)
 
 Exponents are per optimizer step; under full-batch GD (J25) one step is one epoch.
 
-The sweep is a grid of independent points. Each finished point is written atomically as
-``points/lr_<lr>_seed_<s>.json``; a sweep started again in the same directory with the same
-configuration skips the points already there (resume), and a different configuration there is
-an error. Points run serially, on local processes (spawn-safe :func:`run_point`) or on an
-existing Dask cluster; the results do not depend on which.
+The sweep is a grid of independent points, cut into chunks (:mod:`.chunks`: the unit of
+work, sized from the memory available or by ``chunk_size``, recorded in ``chunks.json``). When
+a chunk finishes, each of its points is written atomically as ``points/lr_<lr>_seed_<s>.json``;
+a sweep started again in the same directory with the same configuration skips the finished
+chunks (resume), and a different configuration there is an error. Chunks run serially, on
+local processes (spawn-safe :func:`run_chunk`) or on an existing Dask cluster; the results do
+not depend on which.
 
 Symbols: eta -> ``lr``; s -> ``seed``; M -> ``copies``; eps -> ``eps``; lambda_max ->
 ``exponent_copies`` / ``exponent_tangent``.
@@ -38,9 +40,13 @@ import numpy as np
 
 from .. import io
 from ..lyapunov import CopiesError, copies_exponent, max_exponent, weight_mask
+from .chunks import (CHUNKS_FILE, ChunkPlanError, ChunkProgress, auto_chunk_size,
+                     available_memory, check_chunk_size, member_bytes, members_per_point,
+                     run_in_process)
+from .chunks import plan as chunk_plan
 from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
-from .progress import Progress, counting
+from .progress import REDRAW_S, Progress, counting
 from .resultdir import ResultDirectory, ResultDirectoryError
 from .setup import evaluate, prepare
 
@@ -226,6 +232,21 @@ def run_point(sweep_dict, lr, seed, tick=None):
             "wall_s": time.perf_counter() - start}
 
 
+def run_chunk(sweep_dict, points, tick=None):
+    """The points of one chunk: one dict per (lr, seed) of ``points``, in their order, each with
+    the keys and meaning of :func:`run_point`'s result; spawn-safe like it.
+
+    A chunk runner (:mod:`.chunks`). A plain-SGD sweep runs the whole chunk as one batched
+    ensemble (:func:`.ensemble_chunk.run_chunk`: every point's reference, copies and tangent
+    vector share each step's GEMMs); any other stepper runs the points one after another.
+    """
+    from . import ensemble_chunk  # it imports this module
+
+    if ensemble_chunk.supports(sweep_dict):
+        return ensemble_chunk.run_chunk(sweep_dict, points, tick)
+    return [run_point(sweep_dict, lr, seed, tick) for lr, seed in points]
+
+
 def _unsafe(value):
     """The inverse of :func:`json_safe` for one number: None -> NaN."""
     return math.nan if value is None else value
@@ -283,7 +304,7 @@ def connect_dask(address):
 
 
 def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, figures=True,
-              bar=False):
+              bar=False, chunk_size=None):
     """Run (or resume) the sweep into directory ``out``; return the summary dict.
 
     Parameters
@@ -291,7 +312,7 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
     sweep : SweepConfig
     out : str or Path
     workers : int
-        Local processes (spawn); 1 runs the points in this process.
+        Local processes (spawn); 1 runs the chunks in this process.
     dask : str or dask.distributed.Client or None
         Scheduler address (or a client) of an existing Dask cluster; overrides ``workers``.
     resume : bool or None
@@ -301,47 +322,69 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
     figures : bool
         Draw the figures (:func:`refchaos.plots.sweep.redraw`).
     bar : bool
-        Show a progress line on stderr (:class:`~.progress.Progress`): every step of every
-        trajectory with one worker, every finished point with several.
+        Show a progress line with the ETA over the whole grid on stderr
+        (:class:`~.progress.Progress`): it advances every step of every trajectory, locally
+        and from ``workers`` processes (through a queue); on Dask every finished chunk.
+    chunk_size : int or None
+        Points per chunk, the unit of work (:mod:`.chunks`); None sizes chunks from the memory
+        available. A resumed sweep keeps the chunks recorded in ``chunks.json``.
 
     Everything that can be checked is checked before any point runs: the options, the
     backend, the data and model (one :func:`prepare`), the directory and the cluster.
-    KeyboardInterrupt propagates after the finished points are written: the sweep resumes.
+    KeyboardInterrupt propagates after the finished chunks are written: the sweep resumes.
     """
     sweep.validate()
     if int(workers) < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if chunk_size is not None:
+        check_chunk_size(chunk_size)
     setup = prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
     client = None
     if dask is not None:
         client = connect_dask(dask) if isinstance(dask, str) else dask
+    runner = run_chunk  # the chunk runner: one ensemble for plain SGD, else point by point
     rd, done = open_directory(out, sweep, resume)
     try:
-        todo = [p for p in sweep.points() if p not in done]
+        size, how = _chunk_size(sweep, setup, workers, client, chunk_size)
+        if (rd.path / CHUNKS_FILE).exists():
+            how = f"recorded in {CHUNKS_FILE}"
+        try:
+            chunks = chunk_plan(rd.path, sweep.points(), size, chunk_size)
+        except ChunkPlanError as err:
+            raise SweepError(str(err)) from None
+        todo = [c for c in chunks if not all(p in done for p in c)]
         if todo:
             rd.write_summary({"status": "running", "config": sweep.to_dict()})
         per_point = setup.steps * (sweep.copies + 3)  # training, tangent, reference + M copies
         total, sweep_dict = len(sweep.points()), sweep.to_dict()
-        with Progress(total * per_point, len(done) * per_point, label="sweep",
+        finished = total - sum(len(c) for c in todo)
+        with Progress(total * per_point, finished * per_point, label="sweep",
                       enabled=bar) as meter:
             say = (lambda line: meter.write(line, progress)) if progress else (lambda line: None)
-            say(f"sweep: {len(done)} of {total} points already done, {len(todo)} to run")
+            say(f"sweep: {len(done)} of {total} points already done, "
+                f"{total - len(done)} to run in {len(todo)} chunk(s) of up to "
+                f"{max(len(c) for c in chunks)} points ({how})")
+            steps = ChunkProgress(meter, per_point)
 
-            def finish(result):
-                io.atomic_write_json(point_path(out, result["lr"], result["seed"]),
-                                     io.json_safe(result))
-                done[(result["lr"], result["seed"])] = io.json_safe(result)
-                meter.finish_unit(len(done) * per_point)
-                say(_progress_line(result, len(done), total))
+            def finish(key, results):
+                for result in results:  # a chunk's points, each written atomically
+                    point = (result["lr"], result["seed"])
+                    if point in done:  # a rerun of a chunk cut off between its writes
+                        continue
+                    io.atomic_write_json(point_path(out, *point), io.json_safe(result))
+                    done[point] = io.json_safe(result)
+                    say(_progress_line(result, len(done), total))
+                steps.chunk_done(key, len(todo[key]))
 
             try:
                 if client is not None:
-                    _run_dask(client, sweep_dict, todo, finish)
+                    _run_dask(client, runner, sweep_dict, todo, finish)
                 elif int(workers) > 1 and len(todo) > 1:
-                    _run_processes(int(workers), sweep_dict, todo, finish)
+                    _run_processes(int(workers), runner, sweep_dict, todo, finish, steps)
                 else:
-                    for lr, seed in todo:
-                        finish(_guard(run_point, sweep_dict, lr, seed, meter.tick))
+                    for key, points in enumerate(todo):
+                        tick = steps.tick_for(key)
+                        finish(key, _chunk_result(lambda: runner(sweep_dict, points, tick), points))
             finally:
                 if client is not None and isinstance(dask, str):
                     client.close()
@@ -350,48 +393,78 @@ def run_sweep(sweep, out, *, workers=1, dask=None, resume=None, progress=None, f
         rd.release()
 
 
-def _guard(fn, sweep_dict, lr, seed, tick=None):
+def _chunk_size(sweep, setup, workers, client, requested):
+    """(points per chunk, how it was chosen) for a new chunk plan; see :mod:`.chunks`."""
+    if requested is not None:
+        return int(requested), "--chunk-size"
+    available = available_memory()
+    if client is not None:
+        info = client.scheduler_info().get("workers", {})
+        limits = [w.get("memory_limit") or 0 for w in info.values()]
+        workers = max(len(limits), 1)
+        if limits and min(limits) > 0:
+            available = min(limits)
+    members = members_per_point(sweep.copies)
+    from . import ensemble_chunk
+
+    per_member = (ensemble_chunk.member_bytes(sweep) if ensemble_chunk.supports(sweep) else
+                  member_bytes(setup.model, setup.order.batch_size, setup.theta0.dtype.itemsize))
+    size = auto_chunk_size(len(sweep.points()), members, per_member, workers, available)
+    where = "memory unknown" if available is None else f"{available / 2**30:.1f} GiB available"
+    return size, f"{where}, {members} x {per_member / 2**20:.1f} MiB per point"
+
+
+def _describe(points):
+    return ", ".join(f"lr={lr!r} seed={seed}" for lr, seed in points)
+
+
+def _chunk_result(get, points, where=""):
+    """``get()``, the results of one chunk, or a SweepError naming the chunk's points."""
     try:
-        return fn(sweep_dict, lr, seed, tick)
+        return get()
     except Exception as err:
-        raise SweepError(f"point lr={lr!r} seed={seed} failed: {type(err).__name__}: {err}") from err
+        raise SweepError(f"chunk ({_describe(points)}) failed{where}: {type(err).__name__}: "
+                         f"{err}") from err
 
 
-def _run_processes(workers, sweep_dict, todo, finish):
+def _run_processes(workers, runner, sweep_dict, todo, finish, steps):
+    """The chunks on ``workers`` spawned processes; their steps arrive through a queue."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")  # no fork of a process holding BLAS threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(run_point, sweep_dict, lr, seed): (lr, seed) for lr, seed in todo}
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers,
+                                                       mp_context=ctx) as pool:
+        queue = manager.Queue()
+
+        def drain():
+            while not queue.empty():
+                steps.add(*queue.get())
+
+        futures = {pool.submit(run_in_process, runner, sweep_dict, points, queue, key): key
+                   for key, points in enumerate(todo)}
+        pending = set(futures)
         try:
-            for fut in as_completed(futures):
-                lr, seed = futures[fut]
-                try:
-                    result = fut.result()
-                except Exception as err:
-                    raise SweepError(f"point lr={lr!r} seed={seed} failed: "
-                                     f"{type(err).__name__}: {err}") from err
-                finish(result)
+            while pending:
+                ended, pending = wait(pending, timeout=REDRAW_S, return_when=FIRST_COMPLETED)
+                drain()  # a worker flushes its steps before it returns: all of them are here
+                for fut in ended:
+                    finish(futures[fut], _chunk_result(fut.result, todo[futures[fut]]))
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
-def _run_dask(client, sweep_dict, todo, finish):
+def _run_dask(client, runner, sweep_dict, todo, finish):
+    """The chunks as Dask tasks, one task per chunk; progress per finished chunk."""
     from dask.distributed import as_completed
 
-    futures = [client.submit(run_point, sweep_dict, lr, seed, pure=False) for lr, seed in todo]
-    where = {fut.key: point for fut, point in zip(futures, todo)}
+    futures = [client.submit(runner, sweep_dict, points, pure=False) for points in todo]
+    where = {fut.key: key for key, fut in enumerate(futures)}
     try:
         for fut in as_completed(futures):
-            lr, seed = where[fut.key]
-            try:
-                result = fut.result()
-            except Exception as err:
-                raise SweepError(f"point lr={lr!r} seed={seed} failed on the cluster: "
-                                 f"{type(err).__name__}: {err}") from err
-            finish(result)
+            key = where[fut.key]
+            finish(key, _chunk_result(fut.result, todo[key], " on the cluster"))
     except BaseException:
         client.cancel(futures)
         raise

@@ -9,6 +9,10 @@ a silent array of zeros.
 
 Conventions at kinks follow PyTorch: relu'(0) = 0.
 
+``tanh`` and ``sigmoid`` also supply ``df_out`` and ``d2f_out``: the same f' and f'' written
+through the output y = f(x) (the identities in the last two columns of the table, with
+y = tanh x and y = s), so the backward reuses the forward's y instead of evaluating f again.
+
 =========  ===========================  ========================  ===========================
 name       f(x)                         f'(x)                     f''(x)
 =========  ===========================  ========================  ===========================
@@ -35,10 +39,8 @@ class Activation:
     df: Callable
     d2f: Optional[Callable]  # None exactly when piecewise_linear
     piecewise_linear: bool = False
-    # f' and f'' as functions of the output y = f(x), where the formula above is one
-    # (tanh: 1 - y^2; sigmoid: y (1 - y)): the same arithmetic without evaluating f again.
-    df_of_f: Optional[Callable] = None
-    d2f_of_f: Optional[Callable] = None
+    df_out: Optional[Callable] = None  # f'(x) as a function of y = f(x), ``(y, xp)``
+    d2f_out: Optional[Callable] = None  # f''(x) as a function of y = f(x), ``(y, xp)``
 
 
 def _sigmoid(x, xp):
@@ -55,36 +57,36 @@ def _relu_df(x, xp):
     return xp.astype(x > 0, x.dtype)  # relu'(0) = 0, as in PyTorch
 
 
+def _tanh_df_out(y, xp):
+    return 1 - y * y  # tanh' = 1 - tanh^2, y = tanh x
+
+
+def _tanh_d2f_out(y, xp):
+    return -2 * y * (1 - y * y)  # tanh'' = -2 tanh (1 - tanh^2)
+
+
+def _sigmoid_df_out(s, xp):
+    return s * (1 - s)  # s' = s (1 - s), s = sigmoid x
+
+
+def _sigmoid_d2f_out(s, xp):
+    return s * (1 - s) * (1 - 2 * s)  # s'' = s (1 - s)(1 - 2 s)
+
+
 def _tanh_df(x, xp):
-    return _tanh_df_of_f(xp.tanh(x), xp)
+    return _tanh_df_out(xp.tanh(x), xp)
 
 
 def _tanh_d2f(x, xp):
-    return _tanh_d2f_of_f(xp.tanh(x), xp)
+    return _tanh_d2f_out(xp.tanh(x), xp)
 
 
 def _sigmoid_df(x, xp):
-    return _sigmoid_df_of_f(_sigmoid(x, xp), xp)
+    return _sigmoid_df_out(_sigmoid(x, xp), xp)
 
 
 def _sigmoid_d2f(x, xp):
-    return _sigmoid_d2f_of_f(_sigmoid(x, xp), xp)
-
-
-def _tanh_df_of_f(t, xp):
-    return 1 - t * t
-
-
-def _tanh_d2f_of_f(t, xp):
-    return -2 * t * (1 - t * t)
-
-
-def _sigmoid_df_of_f(s, xp):
-    return s * (1 - s)
-
-
-def _sigmoid_d2f_of_f(s, xp):
-    return s * (1 - s) * (1 - 2 * s)
+    return _sigmoid_d2f_out(_sigmoid(x, xp), xp)
 
 
 def _softplus(x, xp):
@@ -95,9 +97,9 @@ def _softplus(x, xp):
 ACTIVATIONS = {
     "relu": Activation("relu", _relu, _relu_df, None, piecewise_linear=True),
     "tanh": Activation("tanh", lambda x, xp: xp.tanh(x), _tanh_df, _tanh_d2f,
-                       df_of_f=_tanh_df_of_f, d2f_of_f=_tanh_d2f_of_f),
+                       df_out=_tanh_df_out, d2f_out=_tanh_d2f_out),
     "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_df, _sigmoid_d2f,
-                          df_of_f=_sigmoid_df_of_f, d2f_of_f=_sigmoid_d2f_of_f),
+                          df_out=_sigmoid_df_out, d2f_out=_sigmoid_d2f_out),
     "softplus": Activation("softplus", _softplus, _sigmoid, _sigmoid_df),
     "identity": Activation(
         "identity", lambda x, xp: x, lambda x, xp: xp.ones_like(x), None, piecewise_linear=True

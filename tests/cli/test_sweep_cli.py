@@ -25,8 +25,9 @@ def _cli(*args):
 
 def test_tiny_sweep_writes_table_summary_points_and_figures(tmp_path):
     out = tmp_path / "s"
-    r = _cli(*TINY, "--out", str(out))
+    r = _cli(*TINY, "--chunk-size", "1", "--out", str(out))
     assert r.returncode == 0, r.stderr
+    assert "in 2 chunk(s) of up to 1 points (--chunk-size)" in r.stderr
     assert "[2/2]" in r.stderr and "exponent (copies) positive from lr" in r.stderr
     lines = (out / "sweep.csv").read_text().splitlines()
     assert lines[0].startswith("lr,seed,exponent_copies,exponent_copies_std")
@@ -39,6 +40,8 @@ def test_tiny_sweep_writes_table_summary_points_and_figures(tmp_path):
         assert (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
     r = _cli("--resume", "--out", str(out))
     assert r.returncode == 0 and "2 of 2 points already done, 0 to run" in r.stderr
+    r = _cli("--resume", "--chunk-size", "2", "--out", str(out))
+    assert r.returncode == 1 and "keeps its chunks: leave out --chunk-size or give 1" in r.stderr
     r = _cli("--resume", "--epochs", "7", "--out", str(out))
     assert r.returncode == 2 and "leave out --epochs" in r.stderr
     r = _cli(*TINY[:-2], "--target", "0.3", "--out", str(out))
@@ -54,6 +57,7 @@ def test_tiny_sweep_writes_table_summary_points_and_figures(tmp_path):
     (["--backend", "cupy"], "--backend"),
     (["--seeds", "0"], "seed count"),
     (["--workers", "0"], "--workers"),
+    (["--chunk-size", "0"], "--chunk-size"),
 ])
 def test_bad_options_are_named_before_any_work(tmp_path, args, message):
     r = CliRunner().invoke(sweep, [*TINY, *args, "--out", str(tmp_path / "x")])
@@ -66,3 +70,10 @@ def test_unreachable_dask_scheduler_is_a_clear_error(tmp_path, monkeypatch):
     r = CliRunner().invoke(sweep, [*TINY, "--dask", "tcp://127.0.0.1:9", "--out", str(tmp_path / "x")])
     assert r.exit_code == 1 and "cannot reach a Dask scheduler at 'tcp://127.0.0.1:9'" in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_help_says_how_chunks_are_sized():
+    r = CliRunner().invoke(sweep, ["--help"])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 0 and "--chunk-size" in text and "MemAvailable" in text
+    assert "default: (from the memory available)" in text

@@ -59,6 +59,14 @@ def test_full_batch_is_one_step_of_everything(batch_size):
         assert order.epoch_of(step) == step
 
 
+def test_full_batch_hands_out_the_arrays_themselves():
+    # Full-batch GD sees the same n examples in stored order every step: no per-step copy.
+    x, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    order = BatchOrder(10, None, seed=3)
+    for xb, yb in order.batches(x, y, start=4, stop=7):
+        assert xb is x and yb is y
+
+
 def test_batches_on_a_backend_from_step_s(xp):
     x_host = np.arange(30, dtype=np.float64).reshape(10, 3)
     y_host = np.arange(10, dtype=np.int64)

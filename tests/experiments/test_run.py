@@ -180,3 +180,13 @@ def test_sharpness_only_run_uses_lanczos(tmp_path):
     assert "n_chaotic" not in m and np.all(m["two_over_lr"][[0, 2]] == 40.0)
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["two_over_lr"] == 40.0 and summary["sharpness"] == m["sharpness"][2]
+
+
+def test_full_batch_step_reads_the_loaded_arrays_without_a_copy():
+    # Full batch: the batch of every step is the training set itself, prepared once at setup.
+    setup = prepare(RunConfig(subset=30, model="mlp:4", steps=3, batch_size=0))
+    for t in range(3):
+        x, y = setup.batch(t)
+        assert x is setup.x_train and y is setup.y_train
+    with pytest.raises(ValueError, match="step"):
+        setup.batch(-1)

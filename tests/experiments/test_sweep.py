@@ -25,7 +25,8 @@ def _csv(out):
 def test_serial_processes_and_dask_give_the_same_table(tmp_path):
     dd = pytest.importorskip("dask.distributed")
     run_sweep(TINY, tmp_path / "serial", figures=False)
-    run_sweep(TINY, tmp_path / "procs", workers=2, figures=False)
+    run_sweep(TINY, tmp_path / "procs", workers=2, figures=False, chunk_size=1)  # 4 chunks
+    run_sweep(TINY, tmp_path / "procs_auto", workers=2, figures=False)  # memory: 2 of 2 points
     with dd.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                          dashboard_address=None) as cluster:
         run_sweep(TINY, tmp_path / "dask", dask=cluster.scheduler_address, figures=False)
@@ -33,6 +34,7 @@ def test_serial_processes_and_dask_give_the_same_table(tmp_path):
     assert serial.count("\n") == 1 + 4
     # Same code, same seeds, same machine: the table is identical to the last digit.
     assert _csv(tmp_path / "procs") == serial
+    assert _csv(tmp_path / "procs_auto") == serial
     assert _csv(tmp_path / "dask") == serial
     t = read_table(tmp_path / "serial" / "sweep.csv")
     assert np.all(np.isfinite(t["exponent_copies"])) and np.all(np.isfinite(t["exponent_tangent"]))

@@ -14,12 +14,11 @@ per optimizer, with the load average beside each. Run from the root:
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
 import refchaos as rc
-from validation.bench._timing import header
+from validation.bench._timing import header, paired_times
 
 SEED = 0
 B = 8
@@ -29,22 +28,6 @@ ROUNDS = 3
 DATA_DIR = "../shared/data"
 OPTIMIZERS = (("adam", {}), ("adam", {"amsgrad": True}), ("rmsprop", {"momentum": 0.9}),
               ("sgd", {}))
-
-
-def paired_times(plain, tangent, repeats):
-    """Median seconds of each call and the median ratio, the two calls alternating."""
-    plain(), tangent()  # warm-up
-    tp, tt = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        plain()
-        t1 = time.perf_counter()
-        tangent()
-        t2 = time.perf_counter()
-        tp.append(t1 - t0)
-        tt.append(t2 - t1)
-    tp, tt = np.asarray(tp), np.asarray(tt)
-    return float(np.median(tp)), float(np.median(tt)), float(np.median(tt / tp))
 
 
 def main():
