@@ -70,7 +70,7 @@ def test_sweep_ctrl_c_exits_130_with_a_resume_hint(tmp_path, monkeypatch):
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sweep_mod, "run_point", ctrl_c)
+    monkeypatch.setattr(sweep_mod, "run_chunk", ctrl_c)  # the unit of work of every scheduler
     out = tmp_path / "s"
     result = _invoke(sweep, *TINY[sweep], "--out", out)
     assert result.exit_code == 130, result.output
