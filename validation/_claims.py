@@ -114,14 +114,6 @@ def write_report(out, name, claims, parameters, setup_text, extra=None, started=
     return doc
 
 
-def save_figure(fig, path, dpi=120):
-    """Lay out a matplotlib ``Figure`` and write it to ``path`` (folders created)."""
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-
-
 def read_json(path):
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

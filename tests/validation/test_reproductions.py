@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from refchaos.plots import redraw
+
 VALIDATION = Path(__file__).resolve().parents[2] / "validation"
 
 # script -> claims (table row index) robust at quick size and asserted to hold there.
@@ -52,6 +54,14 @@ def test_quick_reproduction(tmp_path, name, monkeypatch):
     for ext in ("csv", "md", "json"):
         assert (tmp_path / f"{name}.{ext}").is_file()
     assert list(tmp_path.rglob("*.png")), "no figure written"
+    # every figure is redrawn from the files alone (`refchaos plot DIR`)
+    pngs = sorted(tmp_path.rglob("*.png"))
+    for png in pngs:
+        png.unlink()
+    for summary in tmp_path.rglob("summary.json"):
+        redraw(summary.parent)
+    missing = [str(p.relative_to(tmp_path)) for p in pngs if not p.is_file()]
+    assert not missing, f"{name}: figures refchaos plot does not redraw: {missing}"
     report = json.loads((tmp_path / f"{name}.json").read_text())
     with open(tmp_path / f"{name}.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
