@@ -53,6 +53,17 @@ def add_training_options(p):
     return p
 
 
+def overridden(args, defaults, keys):
+    """A copy of ``defaults`` with the options in ``keys`` the command line gave (not None);
+    ``lrs`` is parsed from its comma-separated form into a tuple of floats."""
+    params = dict(defaults)
+    for key in keys:
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = tuple(float(v) for v in value.split(",")) if key == "lrs" else value
+    return params
+
+
 def train_sgd(args, params, measure, **config):
     """Apply ``--epochs``/``--lr`` to ``params``, train one run into ``<out>/run``.
 

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, fmt, overridden, parser, write_report  # noqa: E402
 
 from refchaos.experiments import RunConfig  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
@@ -134,12 +134,7 @@ def main(argv=None):
     p.add_argument("--subset", type=int, default=None, help="training-set size (seeded subset)")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    params = dict(QUICK if args.quick else FULL)
-    if args.lrs is not None:
-        params["lrs"] = tuple(float(v) for v in args.lrs.split(","))
-    for key in ("epochs", "subset"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
+    params = overridden(args, QUICK if args.quick else FULL, ("lrs", "epochs", "subset"))
     base = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["hidden"],
                      activation=ACTIVATION, init=INIT, init_std=INIT_STD, batch_size=0,
                      epochs=params["epochs"], subset=params["subset"], seed=SEED,

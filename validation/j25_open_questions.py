@@ -71,7 +71,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, fmt, overridden, parser, write_report  # noqa: E402
 
 from refchaos import io  # noqa: E402
 from refchaos.backend import namespace_of, to_host  # noqa: E402
@@ -238,11 +238,7 @@ def main(argv=None):
     p.add_argument("--subset", type=int, default=None, help="training-set size (seeded subset)")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    params = dict(QUICK if args.quick else FULL)
-    if args.epochs is not None:
-        params["epochs"] = args.epochs
-    if args.subset is not None:
-        params["subset"] = args.subset
+    params = overridden(args, QUICK if args.quick else FULL, ("epochs", "subset"))
     names = list(EXPERIMENTS) if args.experiments is None else args.experiments.split(",")
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from _claims import Claim, fmt, overridden, parser, write_report  # noqa: E402
 
 from refchaos.experiments import RunConfig, RunDirectory, run  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
@@ -108,12 +108,7 @@ def main(argv=None):
     p.add_argument("--every", type=int, default=None, help="sharpness every this many epochs")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    params = dict(QUICK if args.quick else FULL)
-    if args.lrs is not None:
-        params["lrs"] = tuple(float(v) for v in args.lrs.split(","))
-    for key in ("epochs", "every"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
+    params = overridden(args, QUICK if args.quick else FULL, ("lrs", "epochs", "every"))
     base = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, subset=params["subset"],
                      model=params["hidden"], activation=ACTIVATION, init=INIT, init_std=INIT_STD,
                      batch_size=0, epochs=params["epochs"], every=params["every"], seed=SEED,
