@@ -40,10 +40,10 @@ Experiments (full mode; lr grids subsets of J25's, justified in the REPORT):
 
     adam      Adam (PyTorch defaults), full batch          lrs 1e-3 ... 0.3
     rmsprop   RMSprop (PyTorch defaults), full batch       lrs 1e-3 ... 0.3
-    momentum  heavy-ball momentum 0.9, full batch          lrs 0.25 ... 1 (the effective step
-              eta / (1 - mu) is GD's 2.5 ... 10)
-    batch     minibatch SGD, batch 200 (10 steps/epoch)    lrs 2.5 ... 10
-    init      full-batch GD, weights N(0, 0.5^2)           lrs 2.5 ... 10
+    momentum  heavy-ball momentum 0.9, full batch          lrs 0.25 ... 4 (the effective step
+              eta / (1 - mu) is GD's 2.5 ... 10, then 20 and 40)
+    batch     minibatch SGD, batch 200 (10 steps/epoch)    lrs 0.5 ... 10
+    init      full-batch GD, weights N(0, 0.5^2)           lrs 0.5 ... 10
     gd        full-batch GD, the reference                  lrs 2.5 ... 10 (4 of J25's 16)
 
 Each experiment is written as a sweep directory (``<out>/<experiment>/``: points/*.json,
@@ -91,15 +91,23 @@ TARGET = 0.8  # the REPORT's J25 target (no lr reaches 0.9 on 2,000 images)
 GD_LRS = (2.5, 5.0, 7.5, 10.0)  # 4 of J25's 16, around the onset (lr 5) of the REPORT's sweep
 ADAPTIVE_LRS = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3)  # PyTorch's defaults 1e-3 / 1e-2 and up
 MOMENTUM = 0.9
-MOMENTUM_LRS = tuple(lr * (1.0 - MOMENTUM) for lr in GD_LRS)  # same effective step eta / (1 - mu)
+# same effective step eta / (1 - mu) as GD_LRS, and two larger: the first four gave less than one
+# e-fold over the run, so the grid was extended upwards to reach the chaotic regime
+MOMENTUM_LRS = tuple(round(lr * (1.0 - MOMENTUM), 12) for lr in GD_LRS) + (2.0, 4.0)
 BATCH = 200
+# the four GD lrs, and two smaller: every lr from 2.5 on was chaotic at batch 200, so the grid
+# was extended downwards to find the onset
+BATCH_LRS = (0.5, 1.0) + GD_LRS
 INIT_STD_SMALL = 0.5
+# the four GD lrs, and two smaller: lr 2.5 already grew by an e-fold, so the grid was extended
+# downwards to find the onset
+INIT_LRS = (0.5, 1.0) + GD_LRS
 EXPERIMENTS = {  # name -> (RunConfig fields changed from the base, lr grid, what changes)
     "adam": ({"optimizer": "adam"}, ADAPTIVE_LRS, "Adam, PyTorch defaults"),
     "rmsprop": ({"optimizer": "rmsprop"}, ADAPTIVE_LRS, "RMSprop, PyTorch defaults"),
     "momentum": ({"momentum": MOMENTUM}, MOMENTUM_LRS, f"heavy-ball momentum {MOMENTUM:g}"),
-    "batch": ({"batch_size": BATCH}, GD_LRS, "minibatch SGD, batch {batch}"),
-    "init": ({"init_std": INIT_STD_SMALL}, GD_LRS, f"full-batch GD, weights N(0, {INIT_STD_SMALL:g}^2)"),
+    "batch": ({"batch_size": BATCH}, BATCH_LRS, "minibatch SGD, batch {batch}"),
+    "init": ({"init_std": INIT_STD_SMALL}, INIT_LRS, f"full-batch GD, weights N(0, {INIT_STD_SMALL:g}^2)"),
     "gd": ({}, GD_LRS, "full-batch GD (reference)"),
 }
 QUICK = dict(dataset="digits", hidden="mlp:16", epochs=30, subset=None, target=0.8,
