@@ -188,7 +188,10 @@ def run_experiment(sweep, out, progress=print):
             rows.append([math.nan if r[c] is None else r[c] for c in CSV_COLUMNS])
         io.atomic_write_csv(Path(out) / "sweep.csv", rows, header=CSV_COLUMNS)
         summary = summarise(read_table(Path(out) / "sweep.csv"), sweep)
-        return rd.finish(dict(summary, status="completed", divergences=[],
+        steps = io.read_json(point_path(out, *sweep.points()[0]))["steps"]
+        onset = efold_onset([q["lr"] for q in summary["per_lr"]],
+                            [q["exponent_tangent"] * steps for q in summary["per_lr"]])
+        return rd.finish(dict(summary, status="completed", divergences=[], onset_lr_efold=onset,
                               exponent_unit="per optimizer step, theta block of the tangent "
                                             "vector (no perturbed copies)"))
     finally:

@@ -74,8 +74,8 @@ def _exponent_and_time(table, summary):
     ax_e.plot(lrs, mean["exponent_tangent"], "s--", color="C1", label="tangent vector, mean")
     ax_e.axhline(0.0, color="k", lw=0.8)
     onset = summary.get("onset_lr_copies")
-    if onset is None:  # a tangent-only sweep: the onset by the tangent vector
-        onset = summary.get("onset_lr_tangent")
+    if onset is None:  # a tangent-only sweep: its e-fold onset if it records one, else the sign's
+        onset = summary.get("onset_lr_efold", summary.get("onset_lr_tangent"))
     for ax in (ax_e, ax_t):
         if onset is not None:
             ax.axvline(onset, color="C3", lw=0.8, ls=":")
