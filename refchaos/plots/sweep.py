@@ -115,9 +115,15 @@ def _divergence(curves, seed):
         ax.plot(t, L, color=color, alpha=0.3, lw=0.8)
         if start >= 0:
             ax.plot(t[start:stop + 1], L[start:stop + 1], color=color, lw=1.5, label=f"lr {lr:g}")
+    return _per_lr_axes(fig, ax, "<ln d(t)/d(0)> over copies",
+                        f"Perturbed copies (seed {seed}); fit windows solid")
+
+
+def _per_lr_axes(fig, ax, ylabel, title):
+    """Label a figure of one curve per lr against the step; returns the figure."""
     ax.set_xlabel("step")
-    ax.set_ylabel("<ln d(t)/d(0)> over copies")
-    ax.set_title(f"Perturbed copies (seed {seed}); fit windows solid")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
@@ -132,12 +138,8 @@ def _tangent_running(running, seed):
             ax.plot(np.arange(1, r.size + 1), r, color=color, lw=1.2, label=f"lr {lr:g}")
     ax.axhline(0.0, color="k", lw=0.8)
     ax.set_xscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("running exponent of the tangent vector (per step)")
-    ax.set_title(f"Tangent vector (seed {seed}), no perturbed copies")
-    ax.legend(fontsize="x-small", ncol=2)
-    fig.tight_layout()
-    return fig
+    return _per_lr_axes(fig, ax, "running exponent of the tangent vector (per step)",
+                        f"Tangent vector (seed {seed}), no perturbed copies")
 
 
 def _colors(n):
