@@ -27,10 +27,14 @@ def _steps(kind, s, config, path):
     if kind == "prune":
         done = len(list((path / "variants").glob("*.csv")))
         return f"{done}/{len(config['variants'])} variants x {config['run'].get('steps')} steps"
+    if kind == "validation":  # a validation/ script's --out folder: its figure data only
+        return f"figure of {config.get('script', '?')}"
     return f"{config['run'].get('steps')} steps"
 
 
 def _key_numbers(kind, s):
+    if kind == "validation":
+        return ", ".join(s.get("figures") or []) or "no figures"
     if kind == "run":
         final = s.get("final") or {}
         parts = [f"lambda_1 {_num(s.get('maxexp'), '+.4g')}"]

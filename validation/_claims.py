@@ -53,6 +53,17 @@ def add_training_options(p):
     return p
 
 
+def overridden(args, defaults, keys):
+    """A copy of ``defaults`` with the options in ``keys`` the command line gave (not None);
+    ``lrs`` is parsed from its comma-separated form into a tuple of floats."""
+    params = dict(defaults)
+    for key in keys:
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = tuple(float(v) for v in value.split(",")) if key == "lrs" else value
+    return params
+
+
 def train_sgd(args, params, measure, **config):
     """Apply ``--epochs``/``--lr`` to ``params``, train one run into ``<out>/run``.
 
@@ -112,14 +123,6 @@ def write_report(out, name, claims, parameters, setup_text, extra=None, started=
     atomic_write_json(out / f"{name}.json", json_safe(doc))
     print("\n".join(md))
     return doc
-
-
-def save_figure(fig, path, dpi=120):
-    """Lay out a matplotlib ``Figure`` and write it to ``path`` (folders created)."""
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
 
 
 def read_json(path):

@@ -27,12 +27,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, finite, fmt, parser, save_figure, write_report  # noqa: E402
+from _claims import Claim, finite, fmt, parser, write_report  # noqa: E402
 
 from refchaos.lyapunov import (expected_init_distance, monte_carlo_init_distance,  # noqa: E402
                                paper_reading_a8)
 from refchaos.nn import cnn  # noqa: E402
 from refchaos.nn.builders import mlp  # noqa: E402
+from refchaos.plots import validation as figure_data  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
@@ -83,7 +84,9 @@ def main(argv=None):
                         f"2 sqrt(E|theta|^2) = {fmt(mlp_res['paper_reading'], 5)}",
                         bool(abs(mlp_res["paper_reading"] - PAPER_VALUE) < PAPER_TOL),
                         f"|2 sqrt(E|theta|^2) - {PAPER_VALUE}| < {PAPER_TOL}"))
-    _figure(out / "figures" / "a8_distance.png", samples, results)
+    names = list(samples)
+    figure_data.write(out, NAME, {f"samples_{k}": samples[n] for k, n in enumerate(names)},
+                      {"models": names, "results": results, "paper_value": PAPER_VALUE})
     write_report(out, NAME, claims, {"seed": SEED, "scheme": SCHEME, "pairs": pairs,
                                      "paper_value": PAPER_VALUE, "paper_tol": PAPER_TOL,
                                      "mc_sigmas": MC_SIGMAS},
@@ -91,22 +94,6 @@ def main(argv=None):
                  extra={"results": results}, started=started, argv=argv)
     return 0
 
-
-def _figure(path, samples, results):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8.0, 3.2))
-    for ax, (name, d) in zip(fig.subplots(1, len(samples)), samples.items()):
-        r = results[name]
-        ax.hist(d, bins=30, color="0.7")
-        ax.axvline(r["expected"], color="C0", label=f"E d = {r['expected']:.3f}")
-        ax.axvline(r["paper_reading"], color="C3", ls="--",
-                   label=f"2 sqrt(E|theta|^2) = {r['paper_reading']:.3f}")
-        ax.axvline(PAPER_VALUE, color="k", ls=":", label=f"H22: {PAPER_VALUE}")
-        ax.set_title(f"{name} (N = {r['num_params']})")
-        ax.set_xlabel("|theta - theta'|")
-        ax.legend(fontsize=7)
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

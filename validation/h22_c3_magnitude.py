@@ -35,12 +35,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, save_figure, write_report  # noqa: E402
+from _claims import Claim, fmt, parser, write_report  # noqa: E402
 
 from refchaos.backend import host_rng  # noqa: E402
 from refchaos.experiments import RunConfig  # noqa: E402
 from refchaos.experiments.setup import evaluate, prepare  # noqa: E402
 from refchaos.lyapunov import expected_init_distance, fit_distance  # noqa: E402
+from refchaos.plots import validation as figure_data  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # initialisation, batch order and the direction w
@@ -119,7 +120,7 @@ def main(argv=None):
               f"RMS residual of d^2 {fmt(rel_resid, 3)}",
               bool(rel_resid < FIT_RESIDUAL), f"relative RMS residual < {FIT_RESIDUAL}"),
     ]
-    _figure(Path(args.out) / "figures" / "c3_magnitude.png", dist, acc, per_epoch)
+    figure_data.write(args.out, NAME, {"dist": dist, "acc": acc}, {"epsilons": list(EPSILONS)})
     size = (f"{cfg.dataset}, {cfg.model} relu, N = {model.num_params}, batch {BATCH_SIZE}, lr "
             f"{cfg.lr:g}, {params['epochs']} epochs ({T} steps), random direction, eps "
             f"{list(EPSILONS)}, seed {SEED}")
@@ -132,23 +133,6 @@ def main(argv=None):
                  started=started, argv=argv)
     return 0
 
-
-def _figure(path, dist, acc, per_epoch):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9.0, 3.4))
-    ax_d, ax_a = fig.subplots(1, 2)
-    for k, eps in enumerate(EPSILONS):
-        ax_d.plot(dist[k], lw=0.8, label=f"eps {eps:g}")
-        ax_a.plot(acc[k + 1], lw=0.8, label=f"eps {eps:g}")
-    ax_a.plot(acc[0], "k--", lw=0.8, label="A")
-    ax_d.set_yscale("log")
-    ax_d.set_xlabel("step")
-    ax_d.set_ylabel("|theta_B - theta_A|")
-    ax_a.set_xlabel("epoch")
-    ax_a.set_ylabel("test accuracy")
-    ax_a.legend(fontsize=6)
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -47,13 +47,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, save_figure, write_report  # noqa: E402
+from _claims import Claim, fmt, parser, write_report  # noqa: E402
 
 from refchaos.backend import host_rng  # noqa: E402
 from refchaos.experiments import RunConfig  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
 from refchaos.lyapunov import max_exponent  # noqa: E402
 from refchaos.optim import OptState  # noqa: E402
+from refchaos.plots import validation as figure_data  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # initialisation, batch order and the direction w
@@ -153,7 +154,8 @@ def main(argv=None):
               f"float64: dev(eps 1) {fmt(d64[i_1], 3)}, dev(eps 0.1) {fmt(d64[i_01], 3)}",
               bool(d64[i_01] < RANDOM_DEV < d64[i_1]), f"dev64(0.1) < {RANDOM_DEV} < dev64(1)"),
     ]
-    _figure(Path(args.out) / "figures" / "c4_float32.png", dist, linear)
+    figure_data.write(args.out, NAME, {"linear": linear, **{f"dist_{d}": np.asarray(dist[d]) for d in DTYPES}},
+                      {"dtypes": list(DTYPES), "epsilons": list(EPSILONS)})
     size = (f"{cfg.dataset}, {cfg.model} {cfg.activation}, N = {N}, batch {BATCH_SIZE}, lr {cfg.lr:g}, "
             f"{steps} steps, eps {list(EPSILONS)}, float32 vs float64, seed {SEED}")
     write_report(args.out, NAME, claims,
@@ -163,21 +165,6 @@ def main(argv=None):
                  started=started, argv=argv)
     return 0
 
-
-def _figure(path, dist, linear):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9.0, 3.4))
-    for ax, dtype in zip(fig.subplots(1, len(DTYPES), sharey=True), DTYPES):
-        for k, eps in enumerate(EPSILONS):
-            d = dist[dtype][k]
-            ax.plot(d / (d[0] * linear), lw=0.8, label=f"eps {eps:g}")
-        ax.axhline(1.0, color="k", ls=":", lw=0.8)
-        ax.set_yscale("log")
-        ax.set_title(f"{dtype}: d(t) / (d(0) |Y(t) w|)")
-        ax.set_xlabel("step")
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

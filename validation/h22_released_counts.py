@@ -31,13 +31,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, parser, save_figure, write_report  # noqa: E402
+from _claims import Claim, parser, write_report  # noqa: E402
 
 from refchaos.backend import to_host  # noqa: E402
 from refchaos.curvature import dense_spectrum  # noqa: E402
 from refchaos.experiments import RunConfig  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
 from refchaos.optim import ZERO_TOL, eigenvalue_counts  # noqa: E402
+from refchaos.plots import validation as figure_data  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
@@ -82,7 +83,7 @@ def main(argv=None):
               bool(excess[hi] > 0 and excess[hi] > excess[lo]),
               f"released - refchaos chaotic count at lr {hi} > 0 and > the same at lr {lo}"),
     ]
-    _figure(Path(args.out) / "figures" / "released_counts.png", to_host(lam))
+    figure_data.write(args.out, NAME, {"lam": to_host(lam)}, {"zero_tol": ZERO_TOL})
     size = (f"{cfg.dataset}, {cfg.model} relu, N = {setup.model.num_params}, batch "
             f"{BATCH_SIZE}, theta(0) and the first batch, seed {SEED}, lrs {list(LRS)}")
     write_report(args.out, NAME, claims, {**params, "lrs": list(LRS), "seed": SEED}, size,
@@ -90,23 +91,6 @@ def main(argv=None):
                  started=started, argv=argv)
     return 0
 
-
-def _figure(path, lam):
-    from matplotlib.figure import Figure
-
-    lam = np.asarray(lam, dtype=np.float64)
-    scale = float(np.max(np.abs(lam)))
-    bins = np.linspace(np.log10(scale) - 20, np.log10(scale) + 0.5, 80)
-    fig = Figure(figsize=(6.0, 3.2))
-    ax = fig.subplots()
-    for sign, label in ((-1, "lambda < 0"), (1, "lambda > 0")):
-        sel = np.sign(lam) == sign
-        ax.hist(np.log10(np.abs(lam[sel])), bins=bins, alpha=0.6, label=label)
-    ax.axvline(np.log10(ZERO_TOL * scale), color="k", ls=":", label="refchaos zero tolerance")
-    ax.set_yscale("log")
-    ax.set_xlabel("log10 |lambda|")
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

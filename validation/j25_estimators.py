@@ -52,12 +52,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
-from _claims import Claim, fmt, parser, save_figure, write_report  # noqa: E402
+from _claims import Claim, fmt, overridden, parser, write_report  # noqa: E402
 
 from refchaos.experiments import RunConfig  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
 from refchaos.lyapunov import copies_exponent, max_exponent, weight_mask  # noqa: E402
 from refchaos.lyapunov.copies import fit_slope, perturbations  # noqa: E402
+from refchaos.plots import validation as figure_data  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # initialisation, and the copies' perturbations
@@ -133,12 +134,7 @@ def main(argv=None):
     p.add_argument("--subset", type=int, default=None, help="training-set size (seeded subset)")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    params = dict(QUICK if args.quick else FULL)
-    if args.lrs is not None:
-        params["lrs"] = tuple(float(v) for v in args.lrs.split(","))
-    for key in ("epochs", "subset"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
+    params = overridden(args, QUICK if args.quick else FULL, ("lrs", "epochs", "subset"))
     base = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["hidden"],
                      activation=ACTIVATION, init=INIT, init_std=INIT_STD, batch_size=0,
                      epochs=params["epochs"], subset=params["subset"], seed=SEED,
@@ -152,7 +148,9 @@ def main(argv=None):
         print(f"lr {lr:g} ({time.perf_counter() - t0:.1f} s): " + ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in q.items()))
     claims = _claims(points)
-    _figure(Path(args.out) / "figures" / "j25_estimators.png", points)
+    figure_data.write(args.out, NAME, {key: [points[lr][key] for lr in points]
+                                       for key, _ in figure_data.ESTIMATOR_SERIES},
+                      {"lrs": list(points)})
     size = (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
             f"{params['hidden']} {ACTIVATION}, N(0, {INIT_STD:g}) weights, full-batch GD, "
             f"{params['epochs']} epochs, lrs {list(params['lrs'])}, {params['copies']} copies, eps {EPS:g}")
@@ -196,25 +194,6 @@ def _claims(points):
               f"tangent / copies in [1/{FACTOR:g}, {FACTOR:g}] at every lr"),
     ]
 
-
-def _figure(path, points):
-    from matplotlib.figure import Figure
-
-    lrs = list(points)
-    fig = Figure(figsize=(6.0, 3.6))
-    ax = fig.subplots()
-    x = np.arange(len(lrs))
-    for k, (key, label) in enumerate((("j25_l1_auto", "copies, J25 (L1, auto window)"),
-                                      ("l2_auto", "copies, L2, auto window"),
-                                      ("l2_whole_run", "copies, L2, whole run"),
-                                      ("tangent_random", "tangent, random start, whole run"),
-                                      ("tangent_random_j25_window", "tangent, random start, J25 window"))):
-        ax.plot(x + 0.06 * (k - 2), [points[lr][key] for lr in lrs], "o", ms=4, label=label)
-    ax.set_xticks(x, [f"lr {lr}" for lr in lrs])
-    ax.set_yscale("symlog", linthresh=1e-4)
-    ax.set_ylabel("exponent per epoch")
-    ax.legend(fontsize=6)
-    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -228,9 +228,18 @@ def build_model(config, image_shape, num_classes):
 
 
 def model_input_layout(config):
-    """(flatten, resize) the data need for this model: MLPs flatten, the CNN wants 16x16."""
+    """(flatten, resize) the data need for this model: MLPs flatten, the CNN wants 16x16.
+
+    ``config.extra["resize"] = 16`` resizes mnist / fashion-mnist to 16x16 for any model
+    (Herrmann et al. 2022 train their MLP on FashionMNIST "subsampled to 16 x 16 pixels")."""
     kind, _ = parse_model_string(config.model)
-    return (kind == "mlp"), (16 if kind == "cnn" and config.dataset in ("mnist", "fashion-mnist") else None)
+    resize = config.extra.get("resize")
+    if resize is not None and config.dataset not in ("mnist", "fashion-mnist"):
+        raise ConfigError(f"extra resize={resize!r} applies to mnist and fashion-mnist only, "
+                          f"not {config.dataset}")
+    if resize is None and kind == "cnn" and config.dataset in ("mnist", "fashion-mnist"):
+        resize = 16
+    return (kind == "mlp"), (None if resize is None else int(resize))
 
 
 def default_weight_decay(optimizer):

@@ -37,7 +37,7 @@ from .lock import LOCK_FILE, DirectoryLock, LockedError, holder_alive, read_lock
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
 FIGURES_DIR = "figures"
-KINDS = ("run", "sweep", "prune", "perturb")
+KINDS = ("run", "sweep", "prune", "perturb", "validation")  # validation: a validation/ script's --out folder
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
 
 

@@ -19,6 +19,7 @@ REDRAWERS = {  # summary.json "kind" -> module whose ``redraw(directory)`` draws
     "sweep": "refchaos.plots.sweep",
     "prune": "refchaos.plots.prune",
     "perturb": "refchaos.plots.perturb",
+    "validation": "refchaos.plots.validation",  # figures of validation/ scripts' output folders
 }
 
 

@@ -6,6 +6,9 @@
                             lrs that diverged or never reached the target marked at the top.
 ``figures/divergence.png``  <ln d(t)/d(0)> of the copies for each lr (first seed), with the
                             fit window of the exponent drawn solid and the rest faint.
+``figures/tangent.png``     instead, when no point holds perturbed copies (a tangent-only
+                            sweep such as validation/j25_open_questions.py): the running
+                            exponent of the tangent vector against the step, one line per lr.
 
 Everything is read from the directory (sweep.csv, summary.json, points/*.json), so
 ``refchaos plot DIR`` redraws it without rerunning anything.
@@ -45,12 +48,16 @@ def redraw(directory, summary=None):
     table = read_table(directory / "sweep.csv")
     summary = read_json(directory / "summary.json") if summary is None else summary
     paths = [save_figure(_exponent_and_time(table, summary), directory / "figures" / "sweep.png")]
-    curves = {}
+    curves, running = {}, {}
     for p in summary["per_lr"]:
         seed = summary["config"]["seeds"][0]
         point = read_json(point_path(directory, p["lr"], seed))
         curves[p["lr"]] = (point["curves"]["log_ratio"], point["window_start"], point["window_stop"])
-    paths.append(save_figure(_divergence(curves, seed), directory / "figures" / "divergence.png"))
+        running[p["lr"]] = point["curves"].get("tangent_running", [])
+    if any(len(c[0]) for c in curves.values()):
+        paths.append(save_figure(_divergence(curves, seed), directory / "figures" / "divergence.png"))
+    else:  # no perturbed copies (a tangent-only sweep): the running tangent exponent instead
+        paths.append(save_figure(_tangent_running(running, seed), directory / "figures" / "tangent.png"))
     return paths
 
 
@@ -67,6 +74,8 @@ def _exponent_and_time(table, summary):
     ax_e.plot(lrs, mean["exponent_tangent"], "s--", color="C1", label="tangent vector, mean")
     ax_e.axhline(0.0, color="k", lw=0.8)
     onset = summary.get("onset_lr_copies")
+    if onset is None:  # a tangent-only sweep: its e-fold onset if it records one, else the sign's
+        onset = summary.get("onset_lr_efold", summary.get("onset_lr_tangent"))
     for ax in (ax_e, ax_t):
         if onset is not None:
             ax.axvline(onset, color="C3", lw=0.8, ls=":")
@@ -106,12 +115,31 @@ def _divergence(curves, seed):
         ax.plot(t, L, color=color, alpha=0.3, lw=0.8)
         if start >= 0:
             ax.plot(t[start:stop + 1], L[start:stop + 1], color=color, lw=1.5, label=f"lr {lr:g}")
+    return _per_lr_axes(fig, ax, "<ln d(t)/d(0)> over copies",
+                        f"Perturbed copies (seed {seed}); fit windows solid")
+
+
+def _per_lr_axes(fig, ax, ylabel, title):
+    """Label a figure of one curve per lr against the step; returns the figure."""
     ax.set_xlabel("step")
-    ax.set_ylabel("<ln d(t)/d(0)> over copies")
-    ax.set_title(f"Perturbed copies (seed {seed}); fit windows solid")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def _tangent_running(running, seed):
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    for color, (lr, r) in zip(_colors(len(running)), sorted(running.items())):
+        r = np.array([_nan(v) for v in r])
+        if r.size:
+            ax.plot(np.arange(1, r.size + 1), r, color=color, lw=1.2, label=f"lr {lr:g}")
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    return _per_lr_axes(fig, ax, "running exponent of the tangent vector (per step)",
+                        f"Tangent vector (seed {seed}), no perturbed copies")
 
 
 def _colors(n):

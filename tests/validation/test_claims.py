@@ -35,6 +35,8 @@ EXPECTED = {
     # J25 (summary): key results, robustness, edge of stability, the estimator
     "J25-chaos-at-large-lr", "J25-min-training-time", "J25-early-transient", "J25-too-large-lr",
     "J25-small-lr-slow", "J25-robustness", "J25-precedes-eos", "J25-estimators",
+    # J25's open questions, answered by new experiments (not claims of J25)
+    "J25-open-adaptive", "J25-open-batch", "J25-open-momentum", "J25-open-init",
 }
 
 
@@ -107,3 +109,11 @@ def test_report_holds_the_current_table(table):
 def test_splice_refuses_a_report_without_markers(table):
     with pytest.raises(ValueError, match="markers"):
         table.splice("no table here", "x")
+
+
+def test_new_experiments_are_labelled(register, table):
+    for c in register["claims"]:
+        new = c["verdict"] in table.NEW
+        assert new == ("new experiment" in c["place"]), (
+            f"{c['id']}: a new experiment's row says so in its place, and only such a row "
+            "takes a new-experiment verdict")

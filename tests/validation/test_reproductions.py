@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from refchaos.plots import redraw
+
 VALIDATION = Path(__file__).resolve().parents[2] / "validation"
 
 # script -> claims (table row index) robust at quick size and asserted to hold there.
@@ -29,6 +31,8 @@ SCRIPTS = {
     "h22_c4_float32": {0, 1},  # row 2 (eps 0.1 first order, eps 1 not) needs H22's lr and size
     "h22_released_counts": {0, 1},
     "j25_estimators": {0, 1},  # row 2 (the sweep's two estimates within 2x) fails by design
+    "j25_precedes_eos": set(),  # at N(0, 1) the sharpness starts above 2/lr: decided at full size
+    "j25_open_questions": set(),  # new experiments: the quick grid of 3 lrs is too coarse to decide
 }
 
 
@@ -50,6 +54,14 @@ def test_quick_reproduction(tmp_path, name, monkeypatch):
     for ext in ("csv", "md", "json"):
         assert (tmp_path / f"{name}.{ext}").is_file()
     assert list(tmp_path.rglob("*.png")), "no figure written"
+    # every figure is redrawn from the files alone (`refchaos plot DIR`)
+    pngs = sorted(tmp_path.rglob("*.png"))
+    for png in pngs:
+        png.unlink()
+    for summary in tmp_path.rglob("summary.json"):
+        redraw(summary.parent)
+    missing = [str(p.relative_to(tmp_path)) for p in pngs if not p.is_file()]
+    assert not missing, f"{name}: figures refchaos plot does not redraw: {missing}"
     report = json.loads((tmp_path / f"{name}.json").read_text())
     with open(tmp_path / f"{name}.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
