@@ -19,11 +19,17 @@ tested (criteria fixed before the full run):
 * Eq. (15): d(t)^2 = alpha t^2 + beta t + eps^2 fits the eps = 0.1 curve (relative RMS
   residual of d^2 below FIT_RESIDUAL; :func:`refchaos.lyapunov.fit_distance`)
 
+With ``--momentum MU`` (H22 App. C.3's momentum runs) every model is trained by SGD with
+momentum MU and carries its own momentum buffer from ``opt.init`` (PyTorch's SGD), and one more
+statement is tested: H22 Sec. 4.2, "the maximal divergence (empirically ~ 1 in Figure 3 (a), up
+to 12 in further experiments in Appendix C.3)": the eps = 0.1 run's max_t d(t) is of order 12
+(between MOMENTUM_ORDER[0] and MOMENTUM_ORDER[1]).
+
 Quick mode: the embedded digits, MLP 64-16-10 ReLU, batch 8, lr 0.1, 4 epochs (seconds).
 Full mode: USPS 16x16, H22's MLP 256-20-10 ReLU, batch 8, lr 1e-3, 40 epochs (36,480 steps).
 
     python validation/h22_c3_magnitude.py --quick
-    python validation/h22_c3_magnitude.py --data-dir ../shared/data [--epochs E]
+    python validation/h22_c3_magnitude.py --data-dir ../shared/data [--epochs E] [--momentum 0.9]
 """
 
 from __future__ import annotations
@@ -52,12 +58,15 @@ FULL = dict(dataset="usps", model="mlp:20", lr=1e-3, epochs=40)  # H22
 SIMILAR = 0.02  # "similar performance": within 2 points of test accuracy
 DROP = 0.05  # "significant drop": more than 5 points below
 FIT_RESIDUAL = 0.2  # Eq. (15) fits: relative RMS residual of d^2 below 20 %
+MOMENTUM_ORDER = (12 / 3, 12 * 3)  # "up to 12": of order 12, within a factor 3 (fixed before the run)
 NAME = "h22_c3_magnitude"
 
 
 def main(argv=None):
     p = parser(__doc__, f"validation/results/{NAME}")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    p.add_argument("--momentum", type=float, default=0.0,
+                   help="SGD momentum of every model (H22 App. C.3); each carries its own buffer")
     args = p.parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)
@@ -65,19 +74,22 @@ def main(argv=None):
         params["epochs"] = args.epochs
     cfg = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["model"],
                     activation="relu", init="pytorch", lr=params["lr"], batch_size=BATCH_SIZE,
-                    epochs=params["epochs"], seed=SEED, measure=("loss",))
+                    epochs=params["epochs"], seed=SEED, momentum=args.momentum,
+                    measure=("loss",))
     setup = prepare(cfg)
-    step, model = setup.step_fn(), setup.model
+    init, step = setup.stateful_step()  # every model its own optimizer state from opt.init
+    model = setup.model
     per_epoch, T = setup.order.steps_per_epoch, setup.steps
     w = host_rng(SEED).standard_normal(model.num_params)
     w /= np.linalg.norm(w)  # unit direction, H22's strategy (5)
     thetas = [setup.theta0] + [setup.theta0 + eps * w for eps in EPSILONS]  # A first
+    states = [init(th) for th in thetas]
     dist = np.empty((len(EPSILONS), T + 1))
     dist[:, 0] = [np.linalg.norm(th - thetas[0]) for th in thetas[1:]]
     acc = np.empty((len(thetas), params["epochs"] + 1))
     acc[:, 0] = [evaluate(model, th, setup.x_test, setup.y_test)[1] for th in thetas]
     for t in range(T):
-        thetas = [step(th, t) for th in thetas]
+        thetas, states = map(list, zip(*(step(th, s, t) for th, s in zip(thetas, states))))
         dist[:, t + 1] = [np.linalg.norm(th - thetas[0]) for th in thetas[1:]]
         if (t + 1) % per_epoch == 0:
             acc[:, (t + 1) // per_epoch] = [evaluate(model, th, setup.x_test, setup.y_test)[1]
@@ -120,12 +132,23 @@ def main(argv=None):
               f"RMS residual of d^2 {fmt(rel_resid, 3)}",
               bool(rel_resid < FIT_RESIDUAL), f"relative RMS residual < {FIT_RESIDUAL}"),
     ]
+    if args.momentum:
+        claims.append(Claim(
+            "with momentum the maximal divergence reaches the order of 12",
+            "H22 Sec. 4.2: 'the maximal divergence (empirically ~ 1 in Figure 3 (a), up to 12 "
+            "in further experiments in Appendix C.3)'",
+            f"momentum {args.momentum:g}, eps 0.1: max_t d {fmt(np.max(d))} at step "
+            f"{int(np.argmax(d))}; d(T) {fmt(d[T])}; largest over all eps "
+            f"{fmt(np.max(dist))} (eps {EPSILONS[int(np.argmax(np.max(dist, axis=1)))]:g})",
+            bool(MOMENTUM_ORDER[0] <= np.max(d) <= MOMENTUM_ORDER[1]),
+            f"{MOMENTUM_ORDER[0]:g} <= max_t d(t) <= {MOMENTUM_ORDER[1]:g} for eps 0.1"))
     figure_data.write(args.out, NAME, {"dist": dist, "acc": acc}, {"epsilons": list(EPSILONS)})
     size = (f"{cfg.dataset}, {cfg.model} relu, N = {model.num_params}, batch {BATCH_SIZE}, lr "
-            f"{cfg.lr:g}, {params['epochs']} epochs ({T} steps), random direction, eps "
+            f"{cfg.lr:g}, momentum {args.momentum:g}, {params['epochs']} epochs ({T} steps), random direction, eps "
             f"{list(EPSILONS)}, seed {SEED}")
     write_report(args.out, NAME, claims,
-                 {**params, "epsilons": list(EPSILONS), "similar": SIMILAR, "drop": DROP,
+                 {**params, "momentum": args.momentum, "epsilons": list(EPSILONS),
+                  "similar": SIMILAR, "drop": DROP, "momentum_order": list(MOMENTUM_ORDER),
                   "fit_residual": FIT_RESIDUAL, "seed": SEED},
                  size, extra={"test_accuracy": acc.tolist(),
                               "distance_per_epoch": dist[:, ::per_epoch].tolist(),

@@ -78,3 +78,18 @@ def test_quick_reproduction(tmp_path, name, monkeypatch):
             # that lr never reached the target accuracy, an outcome, not a failed measurement)
             found = numbers(row["measured"].replace("time nan", ""))
             assert found and all(math.isfinite(v) for v in found), row["measured"]
+
+
+def test_c3_magnitude_with_momentum_carries_each_models_buffer(tmp_path, monkeypatch):
+    # H22 App. C.3's momentum runs: every model trains with its own momentum buffer, so the
+    # momentum run differs from plain SGD, and one more row (the maximal divergence) is reported.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    script = load_script("h22_c3_magnitude")
+    for mu, out in ((0.0, tmp_path / "sgd"), (0.9, tmp_path / "mom")):
+        assert script.main(["--quick", "--out", str(out), "--momentum", str(mu)]) == 0
+    sgd, mom = (json.loads((tmp_path / d / "h22_c3_magnitude.json").read_text())
+                for d in ("sgd", "mom"))
+    assert len(mom["claims"]) == len(sgd["claims"]) + 1
+    assert mom["parameters"]["momentum"] == 0.9 and sgd["parameters"]["momentum"] == 0.0
+    assert "momentum 0.9, eps 0.1: max_t d" in mom["claims"][-1]["measured"]
+    assert mom["distance_per_epoch"] != sgd["distance_per_epoch"]
