@@ -60,6 +60,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--subset", type=int, default=None, help="training-set size (seeded subset)")
     p.add_argument("--workers", type=int, default=1, help="local processes")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="points per ensemble chunk (default: from the memory available); the "
+                        "unit an interrupted sweep reruns on resume")
     p.add_argument("--target", type=float, default=TARGET,
                    help=f"test accuracy that ends the training time (default {TARGET})")
     args = p.parse_args(argv)
@@ -78,7 +81,8 @@ def main(argv=None):
                         seeds=tuple(range(SEED, SEED + params["seeds"])),
                         copies=params["copies"], eps=EPS, target=args.target)
     out = Path(args.out)
-    s = run_sweep(sweep, out / "sweep", workers=args.workers, progress=print)
+    s = run_sweep(sweep, out / "sweep", workers=args.workers, chunk_size=args.chunk_size,
+                  progress=print, bar=True)
     per_lr = s["per_lr"]
     lrs = [q["lr"] for q in per_lr]
     reached = [q["lr"] for q in per_lr if not _nan(q["training_time"])]

@@ -12,7 +12,9 @@ Chunk size (points per chunk)
 
     size = floor(MEMORY_FRACTION * available / (workers * members * member_bytes))
 
-clamped to [1, ceil(points / workers)] (every worker gets a chunk), where ``available`` is
+clamped to [1, min(ceil(points / workers), MAX_CHUNK_MEMBERS // members)] (every worker gets a
+chunk, and a chunk, the work an interruption loses, stays a few dozen trajectories), where
+``available`` is
 MemAvailable of /proc/meminfo (on Dask: the smallest worker's memory limit), ``members`` =
 1 reference + M perturbed copies + 1 tangent vector per point, and ``member_bytes`` is
 the bytes one trajectory of a batched ensemble keeps alive in a step
@@ -41,6 +43,11 @@ from .config import ConfigError
 from .progress import REDRAW_S
 
 MEMORY_FRACTION = 0.5  # Share of the available memory the chunks in flight may fill.
+# Trajectories per automatic chunk at most. A chunk runs whole or not at all, so it is also what
+# an interruption loses; and the batched GEMMs gain nothing measurable beyond a few dozen
+# members on a CPU (validation/bench/bench_ensemble.py: the same OpenBLAS rate for 64 and
+# 3,200 first-layer columns). ``--chunk-size`` overrides it.
+MAX_CHUNK_MEMBERS = 64
 ACTIVATION_COPIES = 4  # (B, width) arrays per layer and member alive in a gradient-and-HVP pass.
 PARAMETER_COPIES = 4  # theta-sized arrays per member: theta, gradient, update, tangent vector.
 CHUNKS_FILE = "chunks.json"  # The chunking of a sweep directory.
@@ -89,7 +96,8 @@ def available_memory(path=MEMINFO):
 def auto_chunk_size(num_points, members, bytes_per_member, workers=1, available=None):
     """Points per chunk from the memory ``available`` (bytes; None: one point per chunk)."""
     workers = max(int(workers), 1)
-    most = max(math.ceil(num_points / workers), 1)  # every worker gets a chunk
+    most = max(min(math.ceil(num_points / workers),  # every worker gets a chunk
+                   MAX_CHUNK_MEMBERS // max(int(members), 1)), 1)
     if available is None:
         return 1
     fit = int(MEMORY_FRACTION * available // (workers * members * max(bytes_per_member, 1)))

@@ -128,6 +128,8 @@ def test_chunk_size_from_the_memory_available(tmp_path):
     assert chunks.auto_chunk_size(16, members, per, 2, 1e12) == 8  # at most points / workers
     assert chunks.auto_chunk_size(16, members, per, 1, 10.0) == 1
     assert chunks.auto_chunk_size(16, members, per, 1, None) == 1  # memory unknown
+    # plenty of memory, one worker: at most MAX_CHUNK_MEMBERS trajectories (64 // 7 = 9 points)
+    assert chunks.auto_chunk_size(80, members, per, 1, 1e12) == chunks.MAX_CHUNK_MEMBERS // 7
     # J25's network on all of MNIST: 4 (B, width) arrays per layer output and 4 copies of theta.
     model = mlp([784, 64, 10], activation="tanh")
     assert chunks.member_bytes(model, 60000) == 8 * (4 * 60000 * (64 + 64 + 10) + 4 * 50890)
