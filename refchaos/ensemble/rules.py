@@ -11,11 +11,10 @@ A rule is chosen from the layer's declarations (:mod:`refchaos.nn.layer`), never
   batched matrix products; a shared input meets all M weights in ONE GEMM,
   x [W_1; ...; W_M]^T (B, M H), and the first-layer weight gradient of all members is one GEMM
   [dY_1, ..., dY_M]^T x (M H, D).
-* ``output_derivatives`` (tanh, sigmoid activations): :class:`FromOutput`, the activation's
-  equations with its output cached (f evaluated once per pass).
 * ``samplewise`` and no parameters (Elementwise, Flatten): :class:`Folded`, the layer's own
   methods on the member axis folded into the batch axis (M B, ...), which is exact since each
-  sample's output depends on that sample alone.
+  sample's output depends on that sample alone (an activation's cache holds its output, so
+  tanh and sigmoid take f', f'' from it: f is evaluated once per pass).
 * anything else (Conv2d, pools): :class:`Looped`, the layer's own single-model methods called
   once per member. Every architecture works; the fast path follows from the declarations.
 
@@ -105,42 +104,6 @@ class StackedDense:
             rdW = rdW + xp.matrix_transpose(dy) @ rx  # + dy^T R{x}
         rdparams = (rdW, xp.sum(rdy, axis=2)) if len(params) > 1 else (rdW,)
         return rdx, rdparams
-
-
-class FromOutput:
-    """An elementwise activation with f', f'' given in its output y (``output_derivatives``):
-    Elementwise's equations with y cached, so f is evaluated once per pass, not again in the
-    backward (the same arithmetic: tanh' is computed as 1 - t t from t = tanh x either way).
-
-    forward y = f(x); backward dx = dy f'(y); R{y} = f'(y) R{x};
-    R{dx} = R{dy} f'(y) + dy f''(y) R{x}
-    """
-
-    def __init__(self, layer):
-        self.layer = layer
-        self.df, self.d2f = layer.output_derivatives
-
-    def forward(self, params, x, shared):
-        y, _ = self.layer.forward((), x)
-        return y, y
-
-    def backward(self, params, y, dy, need_dx):
-        xp = namespace_of(dy)
-        return (dy * self.df(y, xp) if need_dx else None), ()
-
-    def r_forward(self, params, y, vparams, rx):
-        if rx is None:
-            return None
-        return self.df(y, namespace_of(y)) * rx  # (K, M, B, ...)
-
-    def r_backward(self, params, y, dy, vparams, rx, rdy, need_dx):
-        if not need_dx:
-            return None, ()
-        xp = namespace_of(y)
-        rdx = rdy * self.df(y, xp)
-        if rx is not None:
-            rdx = rdx + dy * self.d2f(y, xp) * rx  # second-order term of f
-        return rdx, ()
 
 
 class Folded:
@@ -247,8 +210,6 @@ def rule_for(layer, in_shape):
     """The ensemble rule of ``layer`` (per-sample input shape ``in_shape``) from its declarations."""
     if getattr(layer, "input_contracted", False):
         return StackedDense(layer)
-    if getattr(layer, "output_derivatives", None) is not None:
-        return FromOutput(layer)
     if getattr(layer, "samplewise", False) and not layer.param_shapes(in_shape):
         return Folded(layer)
     return Looped(layer)

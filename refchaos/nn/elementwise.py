@@ -43,11 +43,6 @@ class Elementwise(Layer):
         """f'' = 0 almost everywhere exactly when the activation is piecewise linear."""
         return self.act.piecewise_linear
 
-    @property
-    def output_derivatives(self):
-        """(f'(y), f''(y)) as functions of the output where the activation has them, else None."""
-        return None if self.act.df_out is None else (self.act.df_out, self.act.d2f_out)
-
     def output_shape(self, in_shape):
         return tuple(in_shape)
 

@@ -37,9 +37,6 @@ layer joins those paths by declaring them truthfully, and the defaults are the s
     samplewise              each sample's output depends on that sample's input alone (no
                             mixing along the batch axis), so :mod:`refchaos.ensemble` may fold
                             a member axis into the batch axis of a parameter-free layer
-    output_derivatives      None, or (df, d2f) of an elementwise y = f(x) as functions of the
-                            output y, ``(y, xp) -> array`` (tanh: 1 - y^2): the ensemble path
-                            then caches y and evaluates f once per pass
 
 Shapes passed to :meth:`Layer.output_shape` and :meth:`Layer.param_shapes` are per-sample
 (without the batch axis).
@@ -60,7 +57,6 @@ class Layer:
     input_hessian_is_zero = False
     input_contracted = False
     samplewise = False  # no claim: the ensemble path calls the layer once per member
-    output_derivatives = None
 
     def output_shape(self, in_shape):
         """Per-sample output shape for per-sample input shape ``in_shape``."""

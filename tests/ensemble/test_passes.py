@@ -17,7 +17,7 @@ import pytest
 import refchaos as rc
 from refchaos.backend import asarray, to_host
 from refchaos.ensemble import EnsembleInputError, EnsemblePasses
-from refchaos.ensemble.rules import Folded, FromOutput, Looped, StackedDense, rule_for
+from refchaos.ensemble.rules import Folded, Looped, StackedDense, rule_for
 from refchaos.nn import Dense, Elementwise, Flatten, Model
 from refchaos.nn.cnn import cnn
 from refchaos.nn.layer import Layer
@@ -113,12 +113,12 @@ def test_rules_follow_declarations():
     conv = _cnn()
     kinds = {type(layer).__name__: type(rule_for(layer, s)).__name__
              for layer, s in zip(conv.layers, conv.in_shapes)}
-    assert kinds == {"Conv2d": "Looped", "Elementwise": "FromOutput", "MaxPool2d": "Looped",
+    assert kinds == {"Conv2d": "Looped", "Elementwise": "Folded", "MaxPool2d": "Looped",
                      "Flatten": "Folded", "Dense": "StackedDense"}  # cnn(): tanh
     assert isinstance(rule_for(_Opaque(), (3,)), Looped)
     assert isinstance(rule_for(Dense(3, 2), (3,)), StackedDense)
     assert isinstance(rule_for(Elementwise("relu"), (3,)), Folded)
-    assert isinstance(rule_for(Elementwise("sigmoid"), (3,)), FromOutput)
+    assert isinstance(rule_for(Elementwise("sigmoid"), (3,)), Folded)
 
 
 def test_bad_input_is_named():
@@ -137,24 +137,6 @@ def test_bad_input_is_named():
         passes.loss_and_grad(Theta, x.astype(np.float32), y)
     with pytest.raises(EnsembleInputError, match="directions must have shape"):
         passes.grad_and_hvp(Theta, x, y, VT[:, :-1])
-
-
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_output_cached_activation_is_bitwise_the_layer(activation):
-    """FromOutput (f', f'' from the cached output) computes what Folded (the layer's own
-    methods, f evaluated again) does, bit for bit: the formulas evaluate f(x) first either way."""
-    rng = np.random.default_rng(3)
-    layer = Elementwise(activation)
-    x = 3 * rng.standard_normal((M, 5, 4))
-    dy, rx, rdy = (rng.standard_normal(s) for s in ((M, 5, 4), (K, M, 5, 4), (K, M, 5, 4)))
-    fast, ref = FromOutput(layer), Folded(layer)
-    (y1, c1), (y2, c2) = fast.forward((), x, False), ref.forward((), x, False)
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(fast.backward((), c1, dy, True)[0],
-                                  ref.backward((), c2, dy, True)[0])
-    np.testing.assert_array_equal(fast.r_forward((), c1, None, rx), ref.r_forward((), c2, None, rx))
-    np.testing.assert_array_equal(fast.r_backward((), c1, dy, None, rx, rdy, True)[0],
-                                  ref.r_backward((), c2, dy, None, rx, rdy, True)[0])
 
 
 @pytest.mark.parametrize("per_member", [False, True], ids=["shared-x", "per-member-x"])
