@@ -67,7 +67,7 @@ class EnsemblePasses:
 
     # ----- input checks -----------------------------------------------------------------------
     def prepare(self, Theta, x, y):
-        """Check (Theta, x, y); return (xp, params, shared, per-member targets)."""
+        """Check (Theta, x, y); return (xp, params, shared, targets (B, C) or (M, B, C))."""
         model = self.model
         xp = namespace_of(Theta, x, y)
         if not is_floating(xp, Theta) or Theta.ndim != 2 or Theta.shape[1] != model.num_params:
@@ -91,10 +91,10 @@ class EnsemblePasses:
             raise EnsembleInputError(f"y must have shape {(B,) if shared else (M, B)} to match x, "
                                      f"got {tuple(y.shape)}")
         C, loss = model.num_outputs, model.loss_fn
-        if shared:
-            targets = [loss.targets(y, B, C, Theta.dtype, xp)] * M
-        else:
-            targets = [loss.targets(y[m, ...], B, C, Theta.dtype, xp) for m in range(M)]
+        if shared:  # (B, C), the same for every member (broadcast by the loss)
+            targets = loss.targets(y, B, C, Theta.dtype, xp)
+        else:  # (M, B, C)
+            targets = xp.stack([loss.targets(y[m, ...], B, C, Theta.dtype, xp) for m in range(M)])
         return xp, self.unflatten(Theta, xp), shared, targets
 
     def check_directions(self, VT, Theta, xp):
@@ -153,11 +153,10 @@ class EnsemblePasses:
 
     # ----- losses per member ----------------------------------------------------------------------
     def _loss(self, Z, targets, xp):
-        """Per-member mean losses (M,) and dL_m/dz_m (M, B, C), the loss of each member alone."""
+        """Per-member mean losses (M,) and dL_m/dz_m (M, B, C), the loss of each member alone
+        (the losses reduce over each member's (B, C) only, :mod:`refchaos.nn.losses`)."""
         fn = self.model.loss_fn
-        values = xp.stack([fn.value(Z[m, ...], t, xp) for m, t in enumerate(targets)])
-        dZ = xp.stack([fn.grad(Z[m, ...], t, xp) for m, t in enumerate(targets)])
-        return values, dZ
+        return fn.value(Z, targets, xp), fn.grad(Z, targets, xp)
 
     def loss_and_grad(self, Theta, x, y):
         """Losses (M,) and gradients G (M, N) of every member's mean loss on its batch."""
@@ -177,7 +176,8 @@ class EnsemblePasses:
         total = None
         for a, b in blocks:
             xb = x if len(blocks) == 1 else (x[a:b, ...] if shared else x[:, a:b, ...])
-            tb = targets if len(blocks) == 1 else [t[a:b, ...] for t in targets]
+            tb = (targets if len(blocks) == 1 else
+                  targets[a:b, ...] if shared else targets[:, a:b, ...])
             part = self._block(params, xb, shared, tb, vparams, xp)
             if len(blocks) > 1:
                 w = (b - a) / B  # the block's share of the mean
@@ -207,8 +207,7 @@ class EnsemblePasses:
             return [values, *(a for layer in grads for a in layer)]
         rZ, rxs = self.r_forward_pass(params, caches, vparams)
         fn = self.model.loss_fn
-        rdZ = xp.stack([fn.hvp(Z[m, ...], t, rZ[:, m, ...], xp) for m, t in enumerate(targets)],
-                       axis=1)  # (d^2 L_m / dz^2) R{z_m}  (K, M, B, C)
+        rdZ = fn.hvp(Z, targets, rZ, xp)  # (d^2 L_m / dz^2) R{z_m}  (K, M, B, C)
         grads, rgrads = self.r_backward_pass(params, caches, dZ, rdZ, vparams, rxs)
         return [values, *(a for layer in grads for a in layer),
                 *(a for layer in rgrads for a in layer)]

@@ -12,6 +12,12 @@ mse            L = (1/(2B)) sum_b ||z_b - t_b||^2     (0.5 * batch mean of the s
 Targets are prepared once by :meth:`Loss.targets`: integer labels (B,) in [0, C) become
 one-hot rows; ``mse`` also takes real targets (B, C).
 
+``value``, ``grad`` and ``hvp`` also take leading axes in front of (B, C): z (..., B, C) with
+t (..., B, C) or (B, C) is a stack of independent batches (the members of an ensemble), each
+with its own mean over its B samples: ``value`` returns one loss per leading index. The
+reductions are over the sample and class axes (-2, -1) and over the class axis, never across a
+leading axis; on NumPy each stacked loss is bitwise the loss of its (B, C) slice.
+
 Each loss declares what the structured curvature paths need (BackPACK's ``sqrt_hessian``):
 ``hessian_sqrt(z, xp)`` -> M (B, C, C) with M_b M_b^T = H_z,b, the per-sample loss Hessian in z,
 and ``hessian_rank(C)`` = rank(M_b). Both losses are the exact functions
@@ -24,6 +30,9 @@ from __future__ import annotations
 import math
 
 from ..backend import is_floating, is_integer
+
+
+SAMPLE_AXES = (-2, -1)  # the (B, C) axes a batch mean sums over; leading axes stay apart
 
 
 class LossInputError(ValueError):
@@ -62,18 +71,18 @@ class CrossEntropy:
         return _onehot(y, C, dtype, xp)
 
     def value(self, z, t, xp):
-        B = z.shape[0]
-        return -xp.sum(t * _log_softmax(z, xp)) / B
+        B = z.shape[-2]
+        return -xp.sum(t * _log_softmax(z, xp), axis=SAMPLE_AXES) / B
 
     def grad(self, z, t, xp):
-        B = z.shape[0]
-        p = xp.exp(_log_softmax(z, xp))  # (B, C)
+        B = z.shape[-2]
+        p = xp.exp(_log_softmax(z, xp))  # (..., B, C)
         return (p - t) / B
 
     def hvp(self, z, t, rz, xp):
-        B = z.shape[0]
-        p = xp.exp(_log_softmax(z, xp))  # (B, C)
-        prz = p * rz  # (K, B, C)
+        B = z.shape[-2]
+        p = xp.exp(_log_softmax(z, xp))  # (..., B, C)
+        prz = p * rz  # (K, ..., B, C)
         return (prz - p * xp.sum(prz, axis=-1, keepdims=True)) / B
 
     def hess_factor(self, z, xp):
@@ -132,16 +141,16 @@ class MeanSquaredError:
         return y
 
     def value(self, z, t, xp):
-        B = z.shape[0]
+        B = z.shape[-2]
         r = z - t
-        return 0.5 * xp.sum(r * r) / B
+        return 0.5 * xp.sum(r * r, axis=SAMPLE_AXES) / B
 
     def grad(self, z, t, xp):
-        B = z.shape[0]
+        B = z.shape[-2]
         return (z - t) / B
 
     def hvp(self, z, t, rz, xp):
-        B = z.shape[0]
+        B = z.shape[-2]
         return rz / B
 
     def hess_factor(self, z, xp):
