@@ -102,19 +102,21 @@ def finite(*values):
     return all(v is not None and math.isfinite(float(v)) for v in values)
 
 
-def write_report(out, name, claims, parameters, setup_text, extra=None, started=None, argv=None):
-    """Write <name>.csv, <name>.md and <name>.json into ``out``; return the JSON dict."""
+def write_report(out, name, claims, parameters, setup_text, extra=None, started=None, argv=None,
+                 script=None):
+    """Write <name>.csv, <name>.md and <name>.json into ``out``; return the JSON dict.
+    ``script`` names the script of the command line when it is not ``<name>.py``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = [[c.claim, c.paper, c.measured, bool(c.holds), c.criterion] for c in claims]
     atomic_write_csv(out / f"{name}.csv", rows, header=TABLE_COLUMNS)
-    command = "python validation/" + name + ".py " + " ".join(
+    command = "python validation/" + (script or name) + ".py " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     md = [f"**{name}** ({setup_text}). Command: `{command.strip()}`", "",
           "| claim | paper | measured | holds | criterion |", "|---|---|---|---|---|"]
     md += ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in rows]
     atomic_write_text(out / f"{name}.md", "\n".join(md) + "\n")
-    doc = {"script": name, "command": command.strip(), "setup": setup_text,
+    doc = {"script": script or name, "command": command.strip(), "setup": setup_text,
            "parameters": parameters, "claims": [asdict(c) for c in claims],
            "all_hold": all(c.holds for c in claims),
            "wall_s": None if started is None else time.perf_counter() - started}

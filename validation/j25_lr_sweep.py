@@ -23,6 +23,14 @@ training images (``--subset`` to use fewer; ``--workers`` processes). The table 
 
     python validation/j25_lr_sweep.py --quick
     python validation/j25_lr_sweep.py --data-dir ../shared/data [--subset 5000 --lrs 0.1,1,5,20 --seeds 1 --copies 2]
+    python validation/j25_lr_sweep.py --finished --out <dir>
+
+A sweep of all 60,000 images takes hours; it is resumable (the same command continues it,
+skipping finished chunks). ``--finished`` runs nothing: it reads the sweep stored in ``--out``
+and writes ``j25_lr_sweep_finished.{csv,md,json}`` there, the same statements tested on the
+initialisations finished at every learning rate so far (their points listed in
+``finished_points.csv``), so an unfinished run still gives a complete-grid result on fewer
+initialisations.
 
 J25's robustness claims ("robust across ... architectures, activation functions, and
 regularization schemes") are the same sweep of another network: ``--model mlp:64-64`` (a deeper
@@ -39,8 +47,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
 from _claims import Claim, fmt, parser, write_report  # noqa: E402
 
+import numpy as np  # noqa: E402
+
+from refchaos import io  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig, run_sweep  # noqa: E402
-from refchaos.experiments.sweep import J25_LRS  # noqa: E402
+from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, stored_sweep,  # noqa: E402
+                                        summarise)
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # first initialisation; seeds are SEED, SEED + 1, ...
@@ -72,8 +84,13 @@ def main(argv=None):
                         "unit an interrupted sweep reruns on resume")
     p.add_argument("--target", type=float, default=TARGET,
                    help=f"test accuracy that ends the training time (default {TARGET})")
+    p.add_argument("--finished", action="store_true",
+                   help="run nothing: test the statements on the initialisations finished at "
+                        "every lr of the sweep stored in --out")
     args = p.parse_args(argv)
     started = time.perf_counter()
+    if args.finished:
+        return report_finished(Path(args.out), args, started, argv)
     params = dict(QUICK if args.quick else FULL, target=args.target)
     if args.lrs is not None:
         params["lrs"] = tuple(float(v) for v in args.lrs.split(","))
@@ -94,6 +111,16 @@ def main(argv=None):
     out = Path(args.out)
     s = run_sweep(sweep, out / "sweep", workers=args.workers, chunk_size=args.chunk_size,
                   progress=print, bar=True)
+    claims = statements(s, params["epochs"], args.target)
+    write_report(out, NAME, claims, {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+                 describe(params, args.activation, args.weight_decay, args.target),
+                 extra={"sweep_summary": {k: v for k, v in s.items() if k != "config"}},
+                 started=started, argv=argv)
+    return 0
+
+
+def statements(s, epochs, target):
+    """The three statements of the module docstring, tested on the sweep summary ``s``."""
     per_lr = s["per_lr"]
     lrs = [q["lr"] for q in per_lr]
     reached = [q["lr"] for q in per_lr if not _nan(q["training_time"])]
@@ -102,7 +129,7 @@ def main(argv=None):
                       f"{fmt(q['training_time'], 3)}" for q in per_lr)
     bmo = s["best_minus_onset"]
     efold = [q["lr"] for q in per_lr if not _nan(q["exponent_copies"])
-             and q["exponent_copies"] * params["epochs"] >= EFOLDS]
+             and q["exponent_copies"] * epochs >= EFOLDS]
     onset_e = None
     for q in reversed(per_lr):  # last crossing, as the sweep's own onset rule
         if q["lr"] not in efold:
@@ -126,19 +153,71 @@ def main(argv=None):
         Claim("too large a learning rate makes training fail",
               "J25 Fig. 2 (largest lrs do not learn)",
               f"largest lr {largest['lr']:g}: reached target {largest['reached']}/{largest['seeds']}, "
-              f"diverged {largest['diverged']}; lrs reaching {args.target:g}: {reached}",
+              f"diverged {largest['diverged']}; lrs reaching {target:g}: {reached}",
               bool(largest_failed and any(lr < largest["lr"] for lr in reached)),
-              f"the largest lr misses test accuracy {args.target:g} (or diverges) while a smaller "
+              f"the largest lr misses test accuracy {target:g} (or diverges) while a smaller "
               "lr reaches it"),
     ]
-    size = (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
-            f"{params['hidden']} {args.activation}, N(0, {INIT_STD:g}) weights, full-batch GD"
-            f"{'' if not args.weight_decay else f' with weight decay {args.weight_decay:g}'}, "
-            f"{params['epochs']} epochs, lrs {lrs}, {params['seeds']} initialisation(s) x "
-            f"{params['copies']} copies, target {args.target:g}")
-    write_report(out, NAME, claims, {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
-                 size, extra={"sweep_summary": {k: v for k, v in s.items() if k != "config"}},
-                 started=started, argv=argv)
+    return claims
+
+
+def describe(params, activation, weight_decay, target):
+    """One line saying what ran."""
+    return (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
+            f"{params['hidden']} {activation}, N(0, {INIT_STD:g}) weights, full-batch GD"
+            f"{'' if not weight_decay else f' with weight decay {weight_decay:g}'}, "
+            f"{params['epochs']} epochs, lrs {list(params['lrs'])}, {params['seeds']} initialisation(s) x "
+            f"{params['copies']} copies, target {target:g}")
+
+
+def finished_points(sweep_dir, sweep):
+    """Point dicts of the (lr, seed) grid points finished in ``sweep_dir``, and the seeds
+    finished at every lr of the grid."""
+    points = {(lr, seed): io.read_json(point_path(sweep_dir, lr, seed))
+              for lr, seed in sweep.points() if point_path(sweep_dir, lr, seed).exists()}
+    complete = [seed for seed in sweep.seeds if all((lr, seed) in points for lr in sweep.lrs)]
+    return points, complete
+
+
+def _table(rows):
+    """The sweep table (read_table's columns) of point dicts; a column a point lacks is NaN."""
+    def num(v):
+        return math.nan if v is None else float(v)
+    table = {c: np.array([num(r.get(c)) for r in rows]) for c in CSV_COLUMNS if c != "diverged"}
+    table["diverged"] = np.array([bool(r["diverged"]) for r in rows])
+    return table
+
+
+def report_finished(out, args, started, argv):
+    """``--finished``: the statements on the initialisations finished at every lr of the sweep
+    in ``out``/sweep; writes j25_lr_sweep_finished.* and finished_points.csv into ``out``."""
+    sweep = stored_sweep(out / "sweep")
+    points, complete = finished_points(out / "sweep", sweep)
+    print(f"{len(points)} of {len(sweep.points())} points finished; initialisations finished at "
+          f"every lr: {complete or 'none'}")
+    rows = [points[(lr, seed)] for lr, seed in sorted(points)]
+    io.atomic_write_csv(out / "finished_points.csv",
+                        [[r.get(c) for c in CSV_COLUMNS] + [r.get("wall_s")] for r in rows],
+                        header=CSV_COLUMNS + ("wall_s",))
+    if not complete:
+        print("no initialisation is finished at every lr yet: nothing to test")
+        return 1
+    done = [points[(lr, seed)] for lr in sweep.lrs for seed in complete]
+    base = sweep.base
+    params = dict(dataset=base.dataset, hidden=base.model, lrs=list(sweep.lrs), seeds=len(complete),
+                  copies=sweep.copies, epochs=base.epochs, subset=base.subset, target=sweep.target,
+                  seeds_finished=complete, points_finished=len(points),
+                  points_in_grid=len(sweep.points()))
+    s = summarise(_table(done), sweep)
+    claims = statements(s, base.epochs, sweep.target)
+    wall = [r["wall_s"] for r in rows if r.get("wall_s") is not None]
+    setup = (describe(params, base.activation, base.weight_decay, sweep.target)
+             + f"; seeds {complete} of {list(sweep.seeds)} finished at every lr "
+             f"({len(points)} of {len(sweep.points())} points, {sum(wall) / 3600:.2f} h of point "
+             "wall time)")
+    write_report(out, NAME + "_finished", claims, params, setup,
+                 extra={"sweep_summary": {k: v for k, v in s.items() if k != "config"}},
+                 started=started, argv=argv, script=NAME)
     return 0
 
 

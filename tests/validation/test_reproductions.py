@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from refchaos.experiments.sweep import point_path
 from refchaos.plots import redraw
 
 VALIDATION = Path(__file__).resolve().parents[2] / "validation"
@@ -93,3 +94,33 @@ def test_c3_magnitude_with_momentum_carries_each_models_buffer(tmp_path, monkeyp
     assert mom["parameters"]["momentum"] == 0.9 and sgd["parameters"]["momentum"] == 0.0
     assert "momentum 0.9, eps 0.1: max_t d" in mom["claims"][-1]["measured"]
     assert mom["distance_per_epoch"] != sgd["distance_per_epoch"]
+
+
+def test_j25_finished_tests_the_initialisations_finished_at_every_lr(tmp_path, monkeypatch, capsys):
+    # An unfinished J25 sweep: --finished tests the statements on the seeds finished at every lr,
+    # the same numbers the full report gives for the same points, and lists every point written.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    script = load_script("j25_lr_sweep")
+    out = tmp_path / "run"
+    assert script.main(["--quick", "--out", str(out), "--seeds", "2"]) == 0
+    full = json.loads((out / "j25_lr_sweep.json").read_text())
+    assert script.main(["--finished", "--out", str(out)]) == 0
+    fin = json.loads((out / "j25_lr_sweep_finished.json").read_text())
+    assert [c["measured"] for c in fin["claims"]] == [c["measured"] for c in full["claims"]]
+    assert fin["parameters"]["seeds_finished"] == [0, 1]
+    assert "python validation/j25_lr_sweep.py --finished" in fin["command"]
+    # seed 1 loses one point: only seed 0 is finished at every lr; 7 of 8 points are listed
+    point_path(out / "sweep", 1.0, 1).unlink()
+    assert script.main(["--finished", "--out", str(out)]) == 0
+    fin = json.loads((out / "j25_lr_sweep_finished.json").read_text())
+    assert fin["parameters"]["seeds_finished"] == [0] and fin["parameters"]["points_finished"] == 7
+    with open(out / "finished_points.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 7 and {(r["lr"], r["seed"]) for r in rows} >= {("1.0", "0"), ("20.0", "1")}
+    assert all(q["seeds"] == 1 for q in fin["sweep_summary"]["per_lr"])
+    # seed 0 alone also loses a point: nothing is finished at every lr, exit 1, nothing claimed
+    point_path(out / "sweep", 1.0, 0).unlink()
+    (out / "j25_lr_sweep_finished.json").unlink()
+    assert script.main(["--finished", "--out", str(out)]) == 1
+    assert not (out / "j25_lr_sweep_finished.json").exists()
+    assert "no initialisation is finished at every lr" in capsys.readouterr().out
