@@ -70,8 +70,9 @@ def supports(sweep):
     return base.optimizer == "sgd" and base.momentum == 0
 
 
-def member_bytes(sweep):
-    """Estimated peak bytes one member adds to a chunk (for choosing the chunk size).
+def member_bytes(sweep, setup=None):
+    """Estimated peak bytes one member adds to a chunk (for choosing the chunk size); ``setup``
+    is ``prepare`` of the sweep's first point where the caller has it (no second data load).
 
     Per member and sample of a block (:data:`SAMPLE_BLOCK` samples, or the batch if smaller)
     the passes hold each layer's output as the next layer's cache (sum of widths w_l), a
@@ -83,7 +84,8 @@ def member_bytes(sweep):
     not here.
     """
     sweep = _sweep(sweep)
-    setup = prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
+    if setup is None:
+        setup = prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
     model, B = setup.model, min(setup.order.batch_size, SAMPLE_BLOCK)
     widths = [math.prod(model.layers[i].output_shape(s)) for i, s in enumerate(model.in_shapes)]
     per_sample = sum(widths) + 2 * max(widths) + 2 * model.num_outputs

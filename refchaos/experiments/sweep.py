@@ -407,7 +407,7 @@ def _chunk_size(sweep, setup, workers, client, requested):
     members = members_per_point(sweep.copies)
     from . import ensemble_chunk
 
-    per_member = (ensemble_chunk.member_bytes(sweep) if ensemble_chunk.supports(sweep) else
+    per_member = (ensemble_chunk.member_bytes(sweep, setup) if ensemble_chunk.supports(sweep) else
                   member_bytes(setup.model, setup.order.batch_size, setup.theta0.dtype.itemsize))
     size = auto_chunk_size(len(sweep.points()), members, per_member, workers, available)
     where = "memory unknown" if available is None else f"{available / 2**30:.1f} GiB available"

@@ -119,4 +119,6 @@ def test_supports_and_member_bytes():
     tracemalloc.stop()
     members = len(sweep.points()) * (1 + sweep.copies)
     est = member_bytes(sweep)
+    first = prepare(replace(sweep.base, lr=float(sweep.lrs[0]), seed=int(sweep.seeds[0])))
+    assert member_bytes(sweep, first) == est  # the caller's setup: the same estimate
     assert est / 3 <= peak / members <= 3 * est, (est, peak / members)
