@@ -85,7 +85,7 @@ def _eos(xp):
     # The dynamics agree: GD at lr = 2.2/sharpness grows along the top direction (exponent
     # ln 1.2 = 0.18, minus at most ln|c_1| / T ~ 0.03 for a random start over T = 50).
     grow = ly.max_exponent(SGD(lr=2.2 / sharp), model, theta, lambda t: (x, t_), 50).exponent
-    from ..experiments.run import top_eigenvalue  # the run's sharpness (the engine's Lanczos)
+    from ..experiments.measures.sharpness import top_eigenvalue  # the run's sharpness (Lanczos)
 
     lanczos = top_eigenvalue(model, theta, x, t_, seed=0)
     res = max(abs(sharp / exact - 1), abs(lanczos / exact - 1))
