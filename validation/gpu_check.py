@@ -3,10 +3,14 @@
 1. runs the backend-generic tests (the ``xp`` fixture includes cupy when a GPU is visible);
 2. compares loss, gradient, HVP, exact Hessian, spectrum, 50 SGD steps with momentum and the
    tangent-vector maximum exponent of H22's MLP and CNN on CuPy against NumPy;
-3. runs one short ``refchaos run`` on each backend and compares the metrics.
+3. runs one short ``refchaos run`` on each backend and compares the metrics;
+4. with ``--data-dir`` holding MNIST: times J25's full-batch GD step (784-64-10 tanh, 60,000
+   images, float64) on the GPU, one ``Ensemble.step`` of 50 members (one kernel per layer for
+   all members, the whole batch at once) against one ``SGD.step`` of each member in turn, paired
+   repeats: the per-trajectory ratio of the ensemble issue, measured where the batching pays.
 Writes gpu_check.json to --out; exits non-zero on a mismatch or when no GPU is usable.
 
-    python validation/gpu_check.py --out validation/results/gpu_check
+    python validation/gpu_check.py --out validation/results/gpu_check [--data-dir ../shared/data]
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import numpy as np
 
 import refchaos as rc
 from refchaos.backend import BackendUnavailableError, get_namespace, to_host
+from refchaos.data import DataError
+from refchaos.ensemble import Ensemble
 from refchaos.io import atomic_write_json
 
 # ----- parameters (one place) ---------------------------------------------------------------
@@ -31,7 +37,11 @@ STEPS = 50
 RUN_STEPS = 40  # length of the short `refchaos run` compared across backends
 RTOL = 1e-12  # normwise: cuBLAS and OpenBLAS sum in different orders, both in float64
 TEST_FILES = ["tests/curvature/test_backends.py", "tests/test_backend.py", "tests/nn/test_conv.py",
-              "tests/nn/test_pool.py", "tests/_kernels/test_kernels.py", "tests/test_audit.py"]
+              "tests/nn/test_pool.py", "tests/_kernels/test_kernels.py", "tests/test_audit.py",
+              "tests/ensemble/test_trajectories.py", "tests/ensemble/test_passes.py"]
+ENSEMBLE_MEMBERS = 50  # J25 step timed as one ensemble against separate steps
+ENSEMBLE_LR = 0.5  # a J25 lr; the cost does not depend on it
+ENSEMBLE_REPEATS = 3
 
 
 def rel(a, b):
@@ -99,10 +109,54 @@ def compare_runs(out):
     return {"max_rel_diff_per_column": worst, "passed": all(v <= 1e-9 for v in worst.values())}
 
 
+def ensemble_timing(xp, sync, data_dir, members=ENSEMBLE_MEMBERS, images=None):
+    """Per-trajectory seconds of J25's full-batch step on backend ``xp`` (``sync()`` waits for
+    the device): one ensemble step of ``members`` against their separate steps."""
+    try:
+        x, y = rc.data.load("mnist", "train", data_dir=data_dir, scaling="unit", flatten=True,
+                            backend=xp, subset=images, seed=SEED)
+    except DataError as err:
+        return {"skipped": f"MNIST not found ({err})"}
+    model = rc.mlp([784, 64, 10], activation="tanh")
+    M = int(members)
+    Theta = xp.asarray(np.stack([model.init(seed=SEED + m, scheme="normal", std=1.0)
+                                 for m in range(M)]))
+    opt = rc.optim.SGD(ENSEMBLE_LR)
+    thetas = [Theta[m, :] for m in range(M)]
+    states = [opt.init(th) for th in thetas]
+    ens = Ensemble(model, Theta, ENSEMBLE_LR, sample_block=None)
+
+    def separate():
+        for m in range(M):
+            thetas[m], states[m], _ = opt.step(model, thetas[m], states[m], x, y)
+        sync()
+
+    def ensemble():
+        ens.step(x, y)
+        sync()
+
+    separate(), ensemble()  # warm-up (kernel compilation, cuBLAS handles)
+    rows = []
+    for _ in range(ENSEMBLE_REPEATS):
+        t0 = time.perf_counter()
+        separate()
+        t1 = time.perf_counter()
+        ensemble()
+        t2 = time.perf_counter()
+        rows.append({"separate_s_per_trajectory": (t1 - t0) / M,
+                     "ensemble_s_per_trajectory": (t2 - t1) / M,
+                     "ratio": (t2 - t1) / (t1 - t0)})
+    ratios = [r["ratio"] for r in rows]
+    return {"members": M, "images": int(x.shape[0]), "repeats": rows,
+            "median_ratio": float(np.median(ratios)),
+            "members_vs_separate": rel(ens.Theta, xp.stack(thetas))}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="validation/results/gpu_check")
     p.add_argument("--skip-tests", action="store_true")
+    p.add_argument("--data-dir", default=None, help="folder holding mnist/ (step 4; skipped without it)")
     args = p.parse_args(argv)
     try:
         cp = get_namespace("cupy")
@@ -129,6 +183,9 @@ def main(argv=None):
         print({k: (f"{v:.1e}" if isinstance(v, float) else v) for k, v in m.items()})
     report["run"] = compare_runs(out)
     print("refchaos run numpy vs cupy:", "PASS" if report["run"]["passed"] else "FAIL")
+    if args.data_dir is not None:
+        report["ensemble_timing"] = ensemble_timing(cp, cp.cuda.Device().synchronize, args.data_dir)
+        print("J25 step, ensemble vs separate on the GPU:", report["ensemble_timing"])
     ok = (all(m["passed"] for m in report["models"]) and report["run"]["passed"]
           and report.get("tests", {}).get("returncode", 0) == 0)
     report["passed"] = ok
