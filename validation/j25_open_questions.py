@@ -79,7 +79,7 @@ from refchaos.experiments import RunConfig, SweepConfig  # noqa: E402
 from refchaos.experiments.resultdir import ResultDirectory  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
 from refchaos.experiments.sweep import (CSV_COLUMNS, point_path, read_table, summarise,  # noqa: E402
-                                        train_with_time)
+                                        table_row, train_with_time)
 from refchaos.lyapunov import max_exponent  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
@@ -168,7 +168,7 @@ def run_experiment(sweep, out, progress=print):
         rows = []
         for lr, seed in sorted(sweep.points()):
             r = io.read_json(point_path(out, lr, seed))
-            rows.append([math.nan if r[c] is None else r[c] for c in CSV_COLUMNS])
+            rows.append(table_row(r))
         io.atomic_write_csv(Path(out) / "sweep.csv", rows, header=CSV_COLUMNS)
         summary = summarise(read_table(Path(out) / "sweep.csv"), sweep)
         steps = io.read_json(point_path(out, *sweep.points()[0]))["steps"]
