@@ -16,15 +16,16 @@ For every experiment and learning rate eta, one run gives
   alone: one tangent vector w(0) = (dtheta(0), 0, ..., 0) on the optimizer's whole state
   (theta and its buffers: the velocity of momentum SGD, Adam's m and v, RMSprop's square
   average), carried by the exact tangent map of the step (``opt.tangent_step``) and
-  renormalised every step (:class:`refchaos.lyapunov.MaxExponentIntegrator`). The exponent
-  is that of the theta block,
+  renormalised every step. The exponent is that of the theta block,
 
       lambda = (1 / T) ln( ||dtheta(T)|| / ||dtheta(0)|| )
              = (1 / T) [ sum_s ln r(s) + ln ||w(T)_theta|| ],    ||w(0)_theta|| = 1,
 
   the finite-time form of Eq. (4) of Herrmann et al. 2022 for a perturbation of the initial
-  parameters (the buffers start at 0 in every run, so they are not perturbed). For plain GD
-  it is the sweep's ``exponent_tangent`` started in theta. The perturbed-copies estimator of
+  parameters (the buffers start at 0 in every run, so they are not perturbed): the library's
+  ``max_exponent(..., start="theta").theta_exponent`` (:mod:`refchaos.lyapunov.maxexp`,
+  ledger entry H22-4-theta), the sweep's ``exponent_tangent_theta``. For plain GD it is the
+  sweep's ``exponent_tangent``. The perturbed-copies estimator of
   J25 is not used here: its step must be a function of theta alone, which excludes the
   optimizer state of momentum, Adam and RMSprop; the same estimator serves every experiment.
 
@@ -74,13 +75,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.p
 from _claims import Claim, fmt, overridden, parser, write_report  # noqa: E402
 
 from refchaos import io  # noqa: E402
-from refchaos.backend import namespace_of, to_host  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig  # noqa: E402
 from refchaos.experiments.resultdir import ResultDirectory  # noqa: E402
 from refchaos.experiments.setup import prepare  # noqa: E402
 from refchaos.experiments.sweep import (CSV_COLUMNS, point_path, read_table, summarise,  # noqa: E402
-                                        train_with_time)
-from refchaos.lyapunov import MaxExponentIntegrator  # noqa: E402
+                                        table_row, train_with_time)
+from refchaos.lyapunov import max_exponent  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
@@ -121,25 +121,6 @@ NAME = "j25_open_questions"
 
 
 # ----- one point ------------------------------------------------------------------------------
-def theta_block_exponent(setup, seed):
-    """lambda of the module docstring, per step, and the running full-state exponent (T,)."""
-    opt, model, theta0 = setup.opt, setup.model, setup.theta0
-    xp, N = namespace_of(theta0), model.num_params
-    n = opt.tangent_dim(N)
-    rng = np.random.default_rng(seed)
-    w0 = np.zeros(n)
-    w0[:N] = rng.standard_normal(N)  # perturb theta(0) only; the buffers start at 0
-    w0 /= np.linalg.norm(w0)
-    integ = MaxExponentIntegrator(opt, model, theta0, w0=xp.asarray(w0, dtype=theta0.dtype),
-                                  record_every=None)
-    integ.advance(setup.batch, setup.steps)
-    run = integ.result()
-    w_theta = np.asarray(to_host(run.w), dtype=np.float64)[:N]
-    T = setup.steps
-    lam = (float(np.sum(run.log_growth)) + math.log(float(np.linalg.norm(w_theta)))) / T
-    return lam, run.running
-
-
 def run_point(base, lr, seed, target):
     """One learning rate of one experiment, as a dict in the sweep's point format."""
     setup = prepare(replace(base, lr=float(lr), seed=int(seed)))
@@ -148,8 +129,10 @@ def run_point(base, lr, seed, target):
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
         train = train_with_time(setup, target)
-        try:
-            lam, running = theta_block_exponent(setup, seed)
+        try:  # the theta block of a vector started in theta (H22-4-theta of EQUATIONS.md)
+            tan = max_exponent(setup.opt, setup.model, setup.theta0, setup.batch, setup.steps,
+                               seed=seed, start="theta", record_every=None)
+            lam, running = tan.theta_exponent, tan.running
         except FloatingPointError as err:
             notes.append(f"tangent vector: {err}")
             lam, running = math.nan, np.zeros(0)
@@ -157,7 +140,7 @@ def run_point(base, lr, seed, target):
     acc, loss = train.pop("test_accuracy"), train.pop("train_loss")
     return {"lr": float(lr), "seed": int(seed), "exponent_copies": math.nan,
             "exponent_copies_std": math.nan, "window_start": -1, "window_stop": -1,
-            "exponent_tangent": lam, **train, "final_test_accuracy": acc[-1],
+            "exponent_tangent": lam, "exponent_tangent_theta": lam, **train, "final_test_accuracy": acc[-1],
             "best_test_accuracy": float(np.nanmax(acc)), "final_train_loss": loss[-1],
             "steps": setup.steps, "num_params": setup.model.num_params,
             "steps_per_epoch": setup.order.steps_per_epoch,
@@ -185,7 +168,7 @@ def run_experiment(sweep, out, progress=print):
         rows = []
         for lr, seed in sorted(sweep.points()):
             r = io.read_json(point_path(out, lr, seed))
-            rows.append([math.nan if r[c] is None else r[c] for c in CSV_COLUMNS])
+            rows.append(table_row(r))
         io.atomic_write_csv(Path(out) / "sweep.csv", rows, header=CSV_COLUMNS)
         summary = summarise(read_table(Path(out) / "sweep.csv"), sweep)
         steps = io.read_json(point_path(out, *sweep.points()[0]))["steps"]

@@ -86,6 +86,29 @@ def _h22_4(xp):
                    f"limit ln max|1 - lr a| = {math.log(mu.max()):.6f}, finite-T {exact:.6f}")
 
 
+@check("H22-4-theta", "Eq. (4) for a perturbation of theta(0): theta-block exponent of momentum GD on a quadratic, exact at finite T")
+def _h22_4_theta(xp):
+    # Heavy-ball momentum (PyTorch's buffer) on the quadratic has the constant state map
+    # M(a) = [[1 - lr a, -lr mu], [a, mu]] per eigenpair (a, v) of H, so a start
+    # w(0) = (dtheta(0), 0) gives dtheta(T) = V diag(m(a_i)) V^T dtheta(0), m(a) = [M(a)^T]_00:
+    # lambda_theta = (1/T) ln(||diag(m) c|| / ||c||), c = V^T dtheta(0), exactly.
+    model, theta, x, t_, H = _linear_mse(xp)
+    a, V = np.linalg.eigh(H)
+    # lr a_max = 3.6 > 2 (1 + mu): M(a_max) has the real eigenvalue -1.83, the top direction expands
+    lr, mu, T, N, seed = 3.6 / a.max(), 0.5, 60, model.num_params, 4
+    run = ly.max_exponent(SGD(lr=lr, momentum=mu), model, theta, lambda t: (x, t_), T,
+                          seed=seed, start="theta", record_every=None)
+    c = V.T @ host_rng(seed).standard_normal(N)  # the theta rows of start="theta"
+    m = np.array([np.linalg.matrix_power(np.array([[1 - lr * ai, -lr * mu], [ai, mu]]), T)[0, 0]
+                  for ai in a])
+    exact = math.log(np.linalg.norm(m * c) / np.linalg.norm(c)) / T
+    # ln ||w_theta(T)|| carries the relative rounding of w(T), at most T steps of an HVP of
+    # N + B terms each; divided by T it is one step's, as the sum of the ln r(t) in H22-4.
+    return Outcome(abs(run.theta_exponent - exact), rtol(N + x.shape[0]),
+                   f"finite-T {exact:.6f}, whole-state exponent of the same vector "
+                   f"{run.exponent:.6f}")
+
+
 @check("H22-5", "Eq. (5): e^(lam_N t) eps <= |d theta(t)| <= e^(lam_1 t) eps, equality on v_1, v_N")
 def _h22_5(xp):
     a = np.array([1.08, 0.97, -0.9, 0.8, 0.6])

@@ -26,7 +26,9 @@ own data. Per point the result has exactly the keys and meaning of ``run_point``
   reference that has tripped the policy;
 * ``exponent_copies``: the L1 distances d_pj(t) fitted by
   :func:`refchaos.lyapunov.copies.fit_distances` (the fit of ``copies_exponent``);
-* ``exponent_tangent``: the reference's running exponent (``max_exponent``'s ``running``).
+* ``exponent_tangent``: the reference's running exponent (``max_exponent``'s ``running``);
+  ``exponent_tangent_theta`` the same number (plain SGD has no buffers: the vector is its
+  theta block, ledger entry H22-4-theta).
 
 Numbers equal ``run_point``'s up to rounding: the batched products add the same terms in
 another order (exactly equal curves at non-chaotic lrs up to that rounding, amplified at
@@ -285,6 +287,7 @@ def _result(lr, seed, rec, base, sweep):
     else:
         tangent = {"exponent_tangent": float(rec["running"][-1]),
                    "tangent_running": rec["running"].tolist()}
+    tangent["exponent_tangent_theta"] = tangent["exponent_tangent"]  # n = N: the same vector
     acc, loss = list(rec["test_acc"]), list(rec["train_loss"])
     acc += [math.nan] * (epochs + 1 - len(acc))
     loss += [math.nan] * (epochs + 1 - len(loss))

@@ -8,7 +8,17 @@ configuration (J25: full-batch GD, MLP tanh, weights N(0, 1), biases 0, float64)
   L1 distance over all parameters, the identical batch sequence, slope of <ln d(t)/d(0)>
   over the early exponential phase);
 * ``exponent_tangent`` the maximum exponent from one tangent vector renormalised every step
-  (:func:`refchaos.lyapunov.max_exponent`), a cross-check of the first;
+  (:func:`refchaos.lyapunov.max_exponent`), a cross-check of the first; with a stepper that
+  carries buffers (momentum, Adam, AdamW, RMSprop) the vector lives on the whole state and
+  starts there, so this is the growth of a whole-state perturbation (``refchaos run
+  --measure maxexp``'s exponent);
+* ``exponent_tangent_theta`` the growth of a perturbation of theta(0) alone, the quantity the
+  copies measure: the theta block of a second tangent vector started in theta (buffer rows 0),
+  (1/T) ln(||dtheta(T)|| / ||dtheta(0)||) (``max_exponent(..., start="theta").theta_exponent``,
+  ledger entry H22-4-theta); it rides along the same steps as the first
+  (:func:`refchaos.lyapunov.integrator.advance_together`). Without buffers (plain SGD) the two
+  vectors are one and the column equals ``exponent_tangent``. Points written before this
+  column existed read as NaN;
 * ``training_time``    the number of epochs until the test accuracy first reaches
   ``target`` (NaN if it never does), evaluated after every epoch (epoch 0 = initialisation);
 * ``diverged``         whether the parameters or the loss left float range (the run stops
@@ -25,7 +35,7 @@ local processes (spawn-safe :func:`run_chunk`) or on an existing Dask cluster; t
 not depend on which.
 
 Symbols: eta -> ``lr``; s -> ``seed``; M -> ``copies``; eps -> ``eps``; lambda_max ->
-``exponent_copies`` / ``exponent_tangent``.
+``exponent_copies`` / ``exponent_tangent``; lambda_theta -> ``exponent_tangent_theta``.
 """
 
 from __future__ import annotations
@@ -39,7 +49,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import io
-from ..lyapunov import CopiesError, copies_exponent, max_exponent, weight_mask
+from ..lyapunov import CopiesError, MaxExponentIntegrator, copies_exponent, weight_mask
+from ..lyapunov.integrator import advance_together
 from .chunks import (CHUNKS_FILE, ChunkPlanError, ChunkProgress, auto_chunk_size,
                      available_memory, check_chunk_size, member_bytes, members_per_point,
                      run_in_process)
@@ -59,7 +70,8 @@ DASK_CONNECT_TIMEOUT = "10s"  # An unreachable scheduler is reported after this 
 CSV_COLUMNS = ("lr", "seed", "exponent_copies", "exponent_copies_std", "window_start",
                "window_stop", "exponent_tangent", "training_time", "final_test_accuracy",
                "best_test_accuracy", "final_train_loss", "diverged", "diverged_epoch", "steps",
-               "num_params")
+               "num_params", "exponent_tangent_theta")
+LATER_COLUMNS = ("exponent_tangent_theta",)  # absent from points written before them: NaN
 
 
 class SweepError(RuntimeError):
@@ -212,14 +224,7 @@ def run_point(sweep_dict, lr, seed, tick=None):
             notes.append(f"perturbed copies: {err}")
             copies = {"exponent_copies": math.nan, "exponent_copies_std": math.nan,
                       "window_start": -1, "window_stop": -1, "log_ratio": []}
-        try:
-            tan = max_exponent(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick),
-                               setup.steps,
-                               seed=int(seed), record_every=None)
-            tangent = {"exponent_tangent": tan.exponent, "tangent_running": tan.running.tolist()}
-        except FloatingPointError as err:
-            notes.append(f"tangent vector: {err}")
-            tangent = {"exponent_tangent": math.nan, "tangent_running": []}
+        tangent = tangent_exponents(setup, int(seed), counting(setup.batch, tick), notes)
     notes += sorted({str(w.message) for w in caught})
     curves = {"test_accuracy": train.pop("test_accuracy"), "train_loss": train.pop("train_loss"),
               "log_ratio": copies.pop("log_ratio"), "tangent_running": tangent.pop("tangent_running")}
@@ -230,6 +235,41 @@ def run_point(sweep_dict, lr, seed, tick=None):
             "steps": setup.steps, "num_params": setup.model.num_params,
             "steps_per_epoch": setup.order.steps_per_epoch, "curves": curves, "notes": notes,
             "wall_s": time.perf_counter() - start}
+
+
+def tangent_exponents(setup, seed, batch, notes):
+    """``exponent_tangent``, ``tangent_running`` and ``exponent_tangent_theta`` of one point.
+
+    One vector from the whole-state start of :func:`refchaos.lyapunov.max_exponent` (seed
+    ``seed``) and, for a stepper with buffers, a second from ``start="theta"`` riding along
+    the same steps (one ``opt.tangent_step`` with both columns); without buffers the first is
+    the second. A collapsed or overflowed vector gives NaN and a line in ``notes``.
+    """
+    opt, model, theta0 = setup.opt, setup.model, setup.theta0
+    state = opt.init(theta0)
+    whole = MaxExponentIntegrator(opt, model, theta0, seed=seed, state=state, record_every=None)
+    riders = [whole]
+    if whole.n > model.num_params:  # buffers: a perturbation of theta(0) alone is another vector
+        riders.append(MaxExponentIntegrator(opt, model, theta0, seed=seed, state=state,
+                                            record_every=None, history=False, start="theta"))
+    for t in range(setup.steps):
+        advance_together(riders, *batch(t))
+    try:
+        tan = whole.result()
+        out = {"exponent_tangent": tan.exponent, "tangent_running": tan.running.tolist()}
+    except FloatingPointError as err:
+        notes.append(f"tangent vector: {err}")
+        out = {"exponent_tangent": math.nan, "tangent_running": []}
+    if len(riders) == 1:  # n = N: theta block = the whole vector (H22-4-theta)
+        out["exponent_tangent_theta"] = out["exponent_tangent"]
+        return out
+    lam = riders[1].theta_exponent()
+    if not math.isfinite(lam):
+        notes.append(f"theta-block tangent vector: the exponent is not finite ({lam}); the "
+                     "vector collapsed or overflowed")
+        lam = math.nan
+    out["exponent_tangent_theta"] = lam
+    return out
 
 
 def run_chunk(sweep_dict, points, tick=None):
@@ -250,6 +290,12 @@ def run_chunk(sweep_dict, points, tick=None):
 def _unsafe(value):
     """The inverse of :func:`json_safe` for one number: None -> NaN."""
     return math.nan if value is None else value
+
+
+def table_row(point):
+    """The sweep.csv row (:data:`CSV_COLUMNS`) of a point dict; a column of
+    :data:`LATER_COLUMNS` that a point written before it lacks is NaN."""
+    return [_unsafe(point.get(c) if c in LATER_COLUMNS else point[c]) for c in CSV_COLUMNS]
 
 
 # ----- the sweep directory --------------------------------------------------------------------
@@ -496,7 +542,7 @@ def finish_sweep(rd, figures=True):
         if not p.exists():
             raise SweepError(f"point lr={lr!r} seed={seed} has no result in {p.parent}")
         r = io.read_json(p)
-        rows.append([_unsafe(r[c]) for c in CSV_COLUMNS])
+        rows.append(table_row(r))
         if r.get("divergence"):
             divergences.append({"lr": lr, "seed": seed, **r["divergence"]})
     io.atomic_write_csv(out / "sweep.csv", rows, header=CSV_COLUMNS)
@@ -505,11 +551,19 @@ def finish_sweep(rd, figures=True):
 
 
 def read_table(path):
-    """sweep.csv as a dict column -> numpy array (float; ``diverged`` bool)."""
+    """sweep.csv as a dict column -> numpy array (float; ``diverged`` bool); a column of
+    :data:`LATER_COLUMNS` missing from a table written before it is NaN."""
     records = io.read_csv_records(path)
-    table = {c: np.array([float(r[c]) for r in records]) for c in CSV_COLUMNS if c != "diverged"}
+    table = {c: np.array([_cell(r, c) for r in records]) for c in CSV_COLUMNS if c != "diverged"}
     table["diverged"] = np.array([r["diverged"] == "True" for r in records])
     return table
+
+
+def _cell(record, column):
+    """One float of a sweep.csv record; NaN for a later column the table was written without."""
+    if column not in record and column in LATER_COLUMNS:
+        return math.nan
+    return float(record[column])
 
 
 def summarise(table, sweep):
@@ -521,9 +575,11 @@ def summarise(table, sweep):
     lr] it lies in; lrs without a finite exponent are skipped. The training time of an lr is
     the seed mean if every seed reached the target, else missing; its minimum over lrs is
     ``best_lr``. ``best_minus_onset`` counts grid steps from the onset to the best lr (J25's
-    claim: small and >= 0).
+    claim: small and >= 0). The onsets of ``exponent_tangent`` and ``exponent_tangent_theta``
+    are given the same way (a table without the theta column counts it NaN).
     """
     lrs = sorted(sweep.lrs)
+    theta = table.get("exponent_tangent_theta", np.full(table["lr"].shape, math.nan))
     per_lr = []
     for lr in lrs:
         sel = table["lr"] == lr
@@ -532,6 +588,7 @@ def summarise(table, sweep):
             "lr": lr,
             "exponent_copies": _nanmean(table["exponent_copies"][sel]),
             "exponent_tangent": _nanmean(table["exponent_tangent"][sel]),
+            "exponent_tangent_theta": _nanmean(theta[sel]),
             "training_time": float(np.mean(tt)) if np.all(np.isfinite(tt)) else math.nan,
             "reached": int(np.sum(np.isfinite(tt))),
             "diverged": int(np.sum(table["diverged"][sel])),
@@ -540,7 +597,7 @@ def summarise(table, sweep):
     summary = {"kind": "sweep", "config": sweep.to_dict(), "per_lr": per_lr,
                "exponent_unit": "per optimizer step (per epoch under full-batch GD)",
                "target": sweep.target}
-    for name in ("copies", "tangent"):
+    for name in ("copies", "tangent", "tangent_theta"):
         onset = _onset([p[f"exponent_{name}"] for p in per_lr])
         summary[f"onset_lr_{name}"] = None if onset is None else lrs[onset]
         summary[f"onset_interval_{name}"] = (None if onset is None else

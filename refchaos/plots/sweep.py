@@ -1,8 +1,10 @@
 """Figures of a learning-rate sweep directory (J25): exponent and training time against lr.
 
 ``figures/sweep.png``       top: maximum exponent (perturbed copies per seed and their mean,
-                            tangent-vector mean) against lr on a log axis, zero line and the
-                            onset of chaos; bottom: training time per seed and mean, with the
+                            tangent-vector mean; for a stepper with buffers, where they
+                            differ, the whole-state ``exponent_tangent`` and the theta-block
+                            ``exponent_tangent_theta`` side by side) against lr on a log
+                            axis, zero line and the onset of chaos; bottom: training time per seed and mean, with the
                             lrs that diverged or never reached the target marked at the top.
 ``figures/divergence.png``  <ln d(t)/d(0)> of the copies for each lr (first seed), with the
                             fit window of the exponent drawn solid and the rest faint.
@@ -71,7 +73,12 @@ def _exponent_and_time(table, summary):
     ax_e.scatter(table["lr"], table["exponent_copies"], s=10, color="C0", alpha=0.5,
                  label="copies, per seed")
     ax_e.plot(lrs, mean["exponent_copies"], "o-", color="C0", label="copies, mean")
-    ax_e.plot(lrs, mean["exponent_tangent"], "s--", color="C1", label="tangent vector, mean")
+    theta = np.array([_nan(p.get("exponent_tangent_theta")) for p in per_lr])  # absent: older
+    apart = bool(np.any(np.isfinite(theta) & (theta != mean["exponent_tangent"])))  # buffers
+    ax_e.plot(lrs, mean["exponent_tangent"], "s--", color="C1",
+              label="tangent vector, whole state, mean" if apart else "tangent vector, mean")
+    if apart:
+        ax_e.plot(lrs, theta, "^:", color="C4", label="tangent vector, theta block, mean")
     ax_e.axhline(0.0, color="k", lw=0.8)
     onset = summary.get("onset_lr_copies")
     if onset is None:  # a tangent-only sweep: its e-fold onset if it records one, else the sign's
