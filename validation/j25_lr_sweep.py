@@ -52,7 +52,7 @@ import numpy as np  # noqa: E402
 from refchaos import io  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig, run_sweep  # noqa: E402
 from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, stored_sweep,  # noqa: E402
-                                        summarise)
+                                        summarise, table_row, theta_is_state)
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # first initialisation; seeds are SEED, SEED + 1, ...
@@ -179,12 +179,12 @@ def finished_points(sweep_dir, sweep):
     return points, complete
 
 
-def _table(rows):
-    """The sweep table (read_table's columns) of point dicts; a column a point lacks is NaN."""
-    def num(v):
-        return math.nan if v is None else float(v)
-    table = {c: np.array([num(r.get(c)) for r in rows]) for c in CSV_COLUMNS if c != "diverged"}
-    table["diverged"] = np.array([bool(r["diverged"]) for r in rows])
+def _table(rows, sweep):
+    """The sweep table (read_table's columns) of point dicts, by the sweep's own rows."""
+    cells = [table_row(r, theta_is_state(sweep)) for r in rows]
+    table = {c: np.array([float(row[i]) for row in cells])
+             for i, c in enumerate(CSV_COLUMNS) if c != "diverged"}
+    table["diverged"] = np.array([bool(row[CSV_COLUMNS.index("diverged")]) for row in cells])
     return table
 
 
@@ -197,7 +197,7 @@ def report_finished(out, args, started, argv):
           f"every lr: {complete or 'none'}")
     rows = [points[(lr, seed)] for lr, seed in sorted(points)]
     io.atomic_write_csv(out / "finished_points.csv",
-                        [[r.get(c) for c in CSV_COLUMNS] + [r.get("wall_s")] for r in rows],
+                        [table_row(r, theta_is_state(sweep)) + [r.get("wall_s")] for r in rows],
                         header=CSV_COLUMNS + ("wall_s",))
     if not complete:
         print("no initialisation is finished at every lr yet: nothing to test")
@@ -208,7 +208,7 @@ def report_finished(out, args, started, argv):
                   copies=sweep.copies, epochs=base.epochs, subset=base.subset, target=sweep.target,
                   seeds_finished=complete, points_finished=len(points),
                   points_in_grid=len(sweep.points()))
-    s = summarise(_table(done), sweep)
+    s = summarise(_table(done, sweep), sweep)
     claims = statements(s, base.epochs, sweep.target)
     wall = [r["wall_s"] for r in rows if r.get("wall_s") is not None]
     setup = (describe(params, base.activation, base.weight_decay, sweep.target)

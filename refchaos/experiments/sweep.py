@@ -55,7 +55,7 @@ from .chunks import (CHUNKS_FILE, ChunkPlanError, ChunkProgress, auto_chunk_size
                      available_memory, check_chunk_size, member_bytes, members_per_point,
                      run_in_process)
 from .chunks import plan as chunk_plan
-from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
+from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig, build_optimizer
 from .divergence import DEFAULT_POLICY
 from .progress import REDRAW_S, Progress, counting
 from .resultdir import ResultDirectory, ResultDirectoryError
@@ -292,10 +292,20 @@ def _unsafe(value):
     return math.nan if value is None else value
 
 
-def table_row(point):
+def table_row(point, theta_is_state=False):
     """The sweep.csv row (:data:`CSV_COLUMNS`) of a point dict; a column of
-    :data:`LATER_COLUMNS` that a point written before it lacks is NaN."""
+    :data:`LATER_COLUMNS` that a point written before it lacks is NaN, except
+    ``exponent_tangent_theta`` of a stepper without buffers (``theta_is_state``, see
+    :func:`theta_is_state`): its tangent vector is theta alone, so the theta-block exponent is
+    the point's ``exponent_tangent`` (H22-4-theta), as the sweep now writes it."""
+    if theta_is_state and "exponent_tangent_theta" not in point:
+        point = dict(point, exponent_tangent_theta=point["exponent_tangent"])
     return [_unsafe(point.get(c) if c in LATER_COLUMNS else point[c]) for c in CSV_COLUMNS]
+
+
+def theta_is_state(sweep):
+    """True when the sweep's stepper keeps no buffers: its state, and tangent vector, is theta."""
+    return build_optimizer(sweep.base).tangent_dim(1) == 1
 
 
 # ----- the sweep directory --------------------------------------------------------------------
@@ -536,13 +546,13 @@ def finish_sweep(rd, figures=True):
     (:meth:`ResultDirectory.finish`); ``rd`` is the claimed sweep directory."""
     out = rd.path
     sweep = SweepConfig.from_dict(rd.read_config_doc()["config"])
-    rows, divergences = [], []
+    rows, divergences, stateless = [], [], theta_is_state(sweep)
     for lr, seed in sorted(sweep.points()):
         p = point_path(out, lr, seed)
         if not p.exists():
             raise SweepError(f"point lr={lr!r} seed={seed} has no result in {p.parent}")
         r = io.read_json(p)
-        rows.append(table_row(r))
+        rows.append(table_row(r, stateless))
         if r.get("divergence"):
             divergences.append({"lr": lr, "seed": seed, **r["divergence"]})
     io.atomic_write_csv(out / "sweep.csv", rows, header=CSV_COLUMNS)

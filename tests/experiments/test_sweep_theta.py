@@ -20,7 +20,8 @@ import pytest
 from refchaos import io
 from refchaos.experiments.setup import prepare
 from refchaos.experiments.sweep import (CSV_COLUMNS, SweepConfig, default_base, point_path,
-                                        read_table, run_point, run_sweep, summarise)
+                                        read_table, run_point, run_sweep, summarise,
+                                        theta_is_state)
 from refchaos.lyapunov import max_exponent
 
 RTOL = 1e-12
@@ -95,6 +96,26 @@ def test_points_written_before_the_column_read_as_nan_and_resume(tmp_path):
     assert per_lr[0.01]["exponent_tangent_theta"] is None  # NaN in JSON
     assert math.isfinite(per_lr[0.3]["exponent_tangent_theta"])
     assert (out / "figures" / "sweep.png").stat().st_size > 0
+
+
+def test_old_points_of_a_stepper_without_buffers_read_their_exponent_tangent(tmp_path):
+    """Plain SGD: the tangent vector is theta alone, so a point written before the column
+    reads it as its own exponent_tangent (what the sweep now writes for it), not NaN."""
+    sweep, out = _sweep(), tmp_path / "s"
+    run_sweep(sweep, out, figures=False)
+    before = read_table(out / "sweep.csv")
+    for lr, seed in sweep.points():
+        point = io.read_json(point_path(out, lr, seed))
+        del point["exponent_tangent_theta"]
+        io.atomic_write_json(point_path(out, lr, seed), point)
+    point_path(out, 0.3, 1).unlink()
+    (out / "sweep.csv").unlink()
+    run_sweep(sweep, out, resume=True, figures=False)
+    after = read_table(out / "sweep.csv")
+    for column in ("exponent_tangent", "exponent_tangent_theta"):
+        np.testing.assert_array_equal(after[column], before[column])
+    assert theta_is_state(sweep) and not theta_is_state(_sweep(optimizer="adam"))
+    assert not theta_is_state(_sweep(momentum=0.5))
 
 
 def test_a_table_written_before_the_column_reads_as_nan(tmp_path):
