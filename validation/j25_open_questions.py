@@ -25,9 +25,9 @@ For every experiment and learning rate eta, one run gives
   parameters (the buffers start at 0 in every run, so they are not perturbed): the library's
   ``max_exponent(..., start="theta").theta_exponent`` (:mod:`refchaos.lyapunov.maxexp`,
   ledger entry H22-4-theta), the sweep's ``exponent_tangent_theta``. For plain GD it is the
-  sweep's ``exponent_tangent``. The perturbed-copies estimator of
-  J25 is not used here: its step must be a function of theta alone, which excludes the
-  optimizer state of momentum, Adam and RMSprop; the same estimator serves every experiment.
+  sweep's ``exponent_tangent``. J25's perturbed copies are not run here, so that the same
+  estimator serves every experiment (they carry each model's optimizer state; ``refchaos
+  sweep --optimizer`` runs them beside ``exponent_tangent_theta``).
 
 Statement tested for each experiment (criteria fixed in this file before the full run):
 
