@@ -218,7 +218,25 @@ def report_finished(out, args, started, argv):
     write_report(out, NAME + "_finished", claims, params, setup,
                  extra={"sweep_summary": {k: v for k, v in s.items() if k != "config"}},
                  started=started, argv=argv, script=NAME)
+    io.atomic_write_text(out / f"{NAME}_finished_per_lr.md", per_lr_markdown(s, done, complete))
     return 0
+
+
+def per_lr_markdown(s, done, seeds):
+    """Per-lr table of the finished initialisations: seed-mean exponents (per epoch), the
+    final test accuracy of each seed, and the training time (epochs to the target)."""
+    acc = {}
+    for r in done:
+        acc.setdefault(r["lr"], []).append(r["final_test_accuracy"])
+    lines = [f"| lr | copies exponent | tangent exponent | training time (epochs to "
+             f"{s['target']:g}) | seeds reaching it | final test accuracy, seeds {seeds} |",
+             "|---|---|---|---|---|---|"]
+    for q in s["per_lr"]:
+        accs = ", ".join(fmt(a, 3) for a in acc[q["lr"]])
+        lines.append(f"| {q['lr']:g} | {fmt(q['exponent_copies'], 3)} | "
+                     f"{fmt(q['exponent_tangent'], 3)} | {fmt(q['training_time'], 3)} | "
+                     f"{q['reached']} of {q['seeds']} | {accs} |")
+    return "\n".join(lines) + "\n"
 
 
 def _nan(v):

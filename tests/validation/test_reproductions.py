@@ -109,6 +109,9 @@ def test_j25_finished_tests_the_initialisations_finished_at_every_lr(tmp_path, m
     assert [c["measured"] for c in fin["claims"]] == [c["measured"] for c in full["claims"]]
     assert fin["parameters"]["seeds_finished"] == [0, 1]
     assert "python validation/j25_lr_sweep.py --finished" in fin["command"]
+    table = (out / "j25_lr_sweep_finished_per_lr.md").read_text().splitlines()
+    assert len(table) == 2 + len(full["parameters"]["lrs"])  # header, rule, one row per lr
+    assert all(row.count("|") == 7 and "of 2" in row for row in table[2:])
     # seed 1 loses one point: only seed 0 is finished at every lr; 7 of 8 points are listed
     point_path(out / "sweep", 1.0, 1).unlink()
     assert script.main(["--finished", "--out", str(out)]) == 0
