@@ -29,6 +29,9 @@ from refchaos.data import DataError
 from refchaos.ensemble import Ensemble
 from refchaos.io import atomic_write_json
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/bench, also when imported by path
+from bench._timing import paired_times  # noqa: E402
+
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0
 BATCH_SIZE = 8
@@ -135,20 +138,11 @@ def ensemble_timing(xp, sync, data_dir, members=ENSEMBLE_MEMBERS, images=None):
         ens.step(x, y)
         sync()
 
-    separate(), ensemble()  # warm-up (kernel compilation, cuBLAS handles)
-    rows = []
-    for _ in range(ENSEMBLE_REPEATS):
-        t0 = time.perf_counter()
-        separate()
-        t1 = time.perf_counter()
-        ensemble()
-        t2 = time.perf_counter()
-        rows.append({"separate_s_per_trajectory": (t1 - t0) / M,
-                     "ensemble_s_per_trajectory": (t2 - t1) / M,
-                     "ratio": (t2 - t1) / (t1 - t0)})
-    ratios = [r["ratio"] for r in rows]
-    return {"members": M, "images": int(x.shape[0]), "repeats": rows,
-            "median_ratio": float(np.median(ratios)),
+    # paired repeats after one warm-up call of each (kernel compilation, cuBLAS handles)
+    t_separate, t_ensemble, ratio = paired_times(separate, ensemble, ENSEMBLE_REPEATS)
+    return {"members": M, "images": int(x.shape[0]), "repeats": ENSEMBLE_REPEATS,
+            "separate_s_per_trajectory": t_separate / M,
+            "ensemble_s_per_trajectory": t_ensemble / M, "median_ratio": ratio,
             "members_vs_separate": rel(ens.Theta, xp.stack(thetas))}
 
 

@@ -51,8 +51,8 @@ import numpy as np  # noqa: E402
 
 from refchaos import io  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig, run_sweep  # noqa: E402
-from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, stored_sweep,  # noqa: E402
-                                        summarise, table_row, theta_is_state)
+from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, read_table,  # noqa: E402
+                                        stored_sweep, summarise, table_row, theta_is_state)
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # first initialisation; seeds are SEED, SEED + 1, ...
@@ -179,15 +179,6 @@ def finished_points(sweep_dir, sweep):
     return points, complete
 
 
-def _table(rows, sweep):
-    """The sweep table (read_table's columns) of point dicts, by the sweep's own rows."""
-    cells = [table_row(r, theta_is_state(sweep)) for r in rows]
-    table = {c: np.array([float(row[i]) for row in cells])
-             for i, c in enumerate(CSV_COLUMNS) if c != "diverged"}
-    table["diverged"] = np.array([bool(row[CSV_COLUMNS.index("diverged")]) for row in cells])
-    return table
-
-
 def report_finished(out, args, started, argv):
     """``--finished``: the statements on the initialisations finished at every lr of the sweep
     in ``out``/sweep; writes j25_lr_sweep_finished.* and finished_points.csv into ``out``."""
@@ -196,8 +187,9 @@ def report_finished(out, args, started, argv):
     print(f"{len(points)} of {len(sweep.points())} points finished; initialisations finished at "
           f"every lr: {complete or 'none'}")
     rows = [points[(lr, seed)] for lr, seed in sorted(points)]
+    stateless = theta_is_state(sweep)
     io.atomic_write_csv(out / "finished_points.csv",
-                        [table_row(r, theta_is_state(sweep)) + [r.get("wall_s")] for r in rows],
+                        [table_row(r, stateless) + [r.get("wall_s")] for r in rows],
                         header=CSV_COLUMNS + ("wall_s",))
     if not complete:
         print("no initialisation is finished at every lr yet: nothing to test")
@@ -208,7 +200,9 @@ def report_finished(out, args, started, argv):
                   copies=sweep.copies, epochs=base.epochs, subset=base.subset, target=sweep.target,
                   seeds_finished=complete, points_finished=len(points),
                   points_in_grid=len(sweep.points()))
-    s = summarise(_table(done, sweep), sweep)
+    table = read_table(out / "finished_points.csv")  # the sweep's own reading of its rows
+    keep = np.isin(table["seed"], complete)
+    s = summarise({c: v[keep] for c, v in table.items()}, sweep)
     claims = statements(s, base.epochs, sweep.target)
     wall = [r["wall_s"] for r in rows if r.get("wall_s") is not None]
     setup = (describe(params, base.activation, base.weight_decay, sweep.target)
