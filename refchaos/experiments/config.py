@@ -44,7 +44,7 @@ COPIES_OPTIMIZERS = ("sgd", *ADAPTIVE)
 ADAPTIVE_OPTIONS = {"betas": ("adam", "adamw"), "eps": ADAPTIVE, "alpha": ("rmsprop",),
                     "amsgrad": ("adam", "adamw"), "centered": ("rmsprop",)}
 BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
-MEASURES = ("loss", "accuracy", "spectrum", "sharpness", "ftle", "maxexp")
+MEASURES = ("loss", "accuracy", "spectrum", "sharpness", "ftle", "maxexp", "subspaces")
 DEFAULT_MEASURES = ("loss", "accuracy", "maxexp", "spectrum")
 
 

@@ -9,6 +9,7 @@ analysis and the expected distance between initialisations.
 * :mod:`.local`          local exponents (Eq. (9)), Theorem 2.1 counts, gradient overlaps
 * :mod:`.tangent`        tangent maps of any stepper's steps, tangent matrix and QR spectrum over training
 * :mod:`.matrix`         finite-time Lyapunov matrix (Eq. (3)) and its eigenvectors
+* :mod:`.subspaces`      finite-time chaotic / non-chaotic subspaces (H22 Sec. 4.2) and their overlap
 * :mod:`.maxexp`         maximum exponent by one tangent vector
 * :mod:`.integrator`     resumable integrators (checkpoint and resume bitwise)
 """
@@ -30,6 +31,8 @@ from .perturbation import (
 )
 from .local import LocalSpectrum, gradient_overlap, local_analysis, local_exponents
 from .matrix import UnrepresentableError, lyapunov_matrix
+from .subspaces import (FiniteTimeSubspaces, SubspaceOverlap, finite_time_subspaces,
+                        random_similarity, subspace_overlap, subspace_similarity)
 from .integrator import Integrator
 from .maxexp import MaxExponentIntegrator, MaxExponentRun, max_exponent
 from .qr import QRAccumulator
@@ -55,5 +58,6 @@ __all__ = [
     "lyapunov_matrix", "UnrepresentableError", "max_exponent", "MaxExponentRun",
     "tangent_step", "tangent_matrix", "lyapunov_spectrum", "tangent_dim", "TangentMatrixRun",
     "SpectrumRun", "Integrator", "MaxExponentIntegrator", "SpectrumIntegrator",
-    "TangentMatrixIntegrator",
+    "TangentMatrixIntegrator", "FiniteTimeSubspaces", "finite_time_subspaces", "SubspaceOverlap",
+    "subspace_overlap", "subspace_similarity", "random_similarity",
 ]

@@ -40,6 +40,32 @@ class UnrepresentableError(ValueError):
     """Lambda(t) cannot be computed in Y's dtype: non-finite Y or unresolved singular values."""
 
 
+def singular_values(Y, when=""):
+    """SVD of a tangent matrix Y (n, n), checked: (sigma (n,) descending, W^T (n, n), sigma on
+    the host, the resolution floor n * eps * sigma_max below which sigma_i is rounding).
+
+    Raises ValueError for a non-square or non-floating Y and UnrepresentableError for
+    non-finite entries or sigma_max = 0 (``when`` says at which time, for the message).
+    """
+    xp = namespace_of(Y)
+    if Y.ndim != 2 or Y.shape[0] != Y.shape[1]:
+        raise ValueError(f"Y must be square (n, n), got {tuple(Y.shape)}")
+    if not xp.isdtype(Y.dtype, "real floating"):
+        raise ValueError(f"Y must be a real floating array, got {Y.dtype}")
+    n_bad = int(to_host(xp.sum(xp.astype(~xp.isfinite(Y), xp.int64))))
+    if n_bad:
+        raise UnrepresentableError(
+            f"Y has {n_bad} non-finite entries (the tangent product left float range"
+            f"{' ' + when if when else ''}); use the QR spectrum (lyapunov_spectrum) instead"
+        )
+    _, sigma, Wt = xp.linalg.svd(Y, full_matrices=False)  # sigma descending
+    s = to_host(sigma)
+    if not math.isfinite(s[0]) or s[0] == 0:
+        raise UnrepresentableError(f"sigma_max of Y is {s[0]}: Lambda(t) is undefined")
+    floor = RESOLUTION_FACTOR * Y.shape[0] * float(xp.finfo(Y.dtype).eps) * s[0]
+    return sigma, Wt, s, floor
+
+
 def lyapunov_matrix(Y, t, k=None):
     """Exponents (k,) descending and eigenvectors W (n, k) of Lambda(t) = 1/(2t) ln(Y^T Y).
 
@@ -67,29 +93,15 @@ def lyapunov_matrix(Y, t, k=None):
         resolution (module docstring); the message says which.
     """
     xp = namespace_of(Y)
-    if Y.ndim != 2 or Y.shape[0] != Y.shape[1]:
-        raise ValueError(f"Y must be square (n, n), got {tuple(Y.shape)}")
-    if not xp.isdtype(Y.dtype, "real floating"):
-        raise ValueError(f"Y must be a real floating array, got {Y.dtype}")
     t = float(t)
     if not (math.isfinite(t) and t > 0):
         raise ValueError(f"t must be a finite number > 0, got {t}")
-    n = Y.shape[0]
+    square = Y.ndim == 2 and Y.shape[0] == Y.shape[1]
+    n = Y.shape[0] if square else 0
     k = n if k is None else int(k)
-    if not 1 <= k <= n:
+    if square and not 1 <= k <= n:  # checked before the SVD; the shape is checked with it
         raise ValueError(f"k must lie in [1, {n}], got {k}")
-    n_bad = int(to_host(xp.sum(xp.astype(~xp.isfinite(Y), xp.int64))))
-    if n_bad:
-        raise UnrepresentableError(
-            f"Y has {n_bad} non-finite entries (the tangent product left float range after "
-            f"t = {t:g} steps); use the QR spectrum (lyapunov_spectrum) instead"
-        )
-    _, sigma, Wt = xp.linalg.svd(Y, full_matrices=False)  # sigma descending
-    s = to_host(sigma)
-    eps = float(xp.finfo(Y.dtype).eps)
-    floor = RESOLUTION_FACTOR * n * eps * s[0]
-    if not math.isfinite(s[0]) or s[0] == 0:
-        raise UnrepresentableError(f"sigma_max of Y is {s[0]}: Lambda(t) is undefined")
+    sigma, Wt, s, floor = singular_values(Y, f"after t = {t:g} steps")
     unresolved = [i for i in range(k) if not s[i] > floor]
     if unresolved:
         i = unresolved[0]

@@ -11,6 +11,8 @@ figure                     shows
 ``lyapunov.png``           running maximum exponent (tangent vector) and finite-time exponents (QR)
 ``local_exponents.png``    histogram of the local exponents ln|1 - lr lambda| (Eq. (9)) at the last
                            spectrum measurement, chaotic ones (> 0) marked
+``subspaces.png``          overlap of the chaotic and non-chaotic subspaces of Lambda(t) with those
+                           of the previous measurement (chance levels dashed), and their dimensions
 =========================  =========================================================================
 
 Each measure of :mod:`refchaos.experiments.measures` names the figures drawn from its data
@@ -192,8 +194,37 @@ def _local_exponents(m, arrays, config, summary):
     return fig
 
 
+def _subspaces(m, arrays, config, summary):
+    chaotic = _measured(m, "subspace_chaotic_overlap")
+    nonchaotic = _measured(m, "subspace_nonchaotic_overlap")
+    dims = _measured(m, "subspace_n_chaotic")
+    if dims is None:
+        return None
+    fig = Figure(figsize=(6.5, 5.2), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for d, rand, label, color in ((chaotic, "subspace_chaotic_random", "chaotic", "C1"),
+                                  (nonchaotic, "subspace_nonchaotic_random", "non-chaotic", "C0")):
+        if d is None:
+            continue
+        top.plot(d[0], d[1], marker=".", color=color, label=f"{label}: s(previous, now)")
+        r = _measured(m, rand)
+        if r is not None:
+            top.plot(r[0], r[1], ls="--", lw=1, color=color, label=f"{label}: chance level")
+    top.set(ylabel="overlap s", ylim=(-0.02, 1.02),
+            title="finite-time subspaces of Lambda(t) between measurements")
+    if chaotic is not None or nonchaotic is not None:
+        top.legend(fontsize=7)
+    bottom.plot(dims[0], dims[1], marker=".", color="C1", label=r"dim $V_{chaotic}$")
+    neutral = _measured(m, "subspace_n_neutral")
+    if neutral is not None and np.any(neutral[1] > 0):
+        bottom.plot(neutral[0], neutral[1], marker=".", color="gray", label="neutral (sigma = 1)")
+    bottom.set(xlabel="step", ylabel="dimension")
+    bottom.legend(fontsize=7)
+    return fig
+
+
 # figure name -> drawer, in drawing order
 DRAWERS = {"training": _training, "eigenvalue_counts": _counts, "sharpness": _sharpness,
-           "lyapunov": _lyapunov, "local_exponents": _local_exponents}
+           "lyapunov": _lyapunov, "local_exponents": _local_exponents, "subspaces": _subspaces}
 
 __all__ = ["redraw", "DRAWERS"]

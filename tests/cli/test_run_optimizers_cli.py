@@ -13,7 +13,7 @@ from refchaos.experiments.run import run as run_experiment
 from refchaos.experiments.rundir import RunDirectory
 from refchaos_cli.run import run
 
-ALL = "loss,accuracy,spectrum,sharpness,ftle,maxexp"
+ALL = "loss,accuracy,spectrum,sharpness,ftle,maxexp,subspaces"
 SMALL = ["--model", "mlp:6", "--subset", "64", "--batch-size", "16", "--every", "4"]
 
 
@@ -37,7 +37,7 @@ def test_every_defined_measure_runs_for_the_adaptive_optimizers(tmp_path, extra)
     assert summary["status"] == "completed" and np.isfinite(summary["maxexp"])
     header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
     # eigenvalues, sharpness, ftle and maxexp; no Eq. (9)/(10) quantities of the map I - lr H
-    for col in ("lam_min", "lam_max", "sharpness", "ftle_1", "ftle_2", "maxexp"):
+    for col in ("lam_min", "lam_max", "sharpness", "ftle_1", "ftle_2", "maxexp", "subspace_n_chaotic"):
         assert col in header
     assert not [c for c in header if c.startswith(("n_", "overlap_"))]
     # 2/lr is the edge of stability of the map I - lr H (GD, Cohen et al. 2021), not of a

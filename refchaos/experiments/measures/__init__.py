@@ -115,8 +115,10 @@ from .spectrum import Spectrum  # noqa: E402
 from .sharpness import Sharpness  # noqa: E402
 from .ftle import FTLE  # noqa: E402
 from .maxexp import MaxExp  # noqa: E402
+from .subspaces import Subspaces  # noqa: E402
 
-MEASURE_CLASSES = {cls.name: cls for cls in (Loss, Accuracy, Spectrum, Sharpness, FTLE, MaxExp)}
+MEASURE_CLASSES = {cls.name: cls for cls in (Loss, Accuracy, Spectrum, Sharpness, FTLE, MaxExp,
+                                             Subspaces)}
 
 
 def measure_classes(config):

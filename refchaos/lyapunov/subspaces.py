@@ -1,0 +1,175 @@
+"""Finite-time chaotic and non-chaotic subspaces, and how much two of them overlap.
+
+Herrmann et al. 2022, Sec. 4.2 ('Perturbation analysis'), define from the finite-time Lyapunov
+matrix Lambda(t) of Eq. (3)
+
+    V_chaotic(t)     := {v in Eig(Lambda(t), lambda) | lambda > 0}
+    V_non-chaotic(t) := {v in Eig(Lambda(t), lambda) | lambda < 0}
+
+and state that "the subspaces of chaotic and non-chaotic eigenvectors do stabilise towards the
+end of the training (see Appendix C.2)". With Y(t) = U diag(sigma) W^T, Lambda(t) =
+W diag(ln(sigma_i) / t) W^T (:mod:`.matrix`), so lambda_i > 0 exactly when sigma_i > 1: the
+split depends on which singular values of Y(t) exceed 1, not on t.
+
+Resolution
+----------
+A backward-stable SVD gives each sigma_i within delta = n eps sigma_max (:mod:`.matrix`). A
+singular value with |sigma_i - 1| <= delta cannot be told from 1: its exponent is 0 within
+rounding ("neutral") and it is counted in neither subspace. V_chaotic(t) is spanned by the
+right singular vectors with sigma_i > 1 + delta. V_non-chaotic(t), those with
+sigma_i < 1 - delta, is the orthogonal complement of the span of the vectors with
+sigma_i >= 1 - delta; it is held as that complement, so it is well defined even where its own
+singular values are below resolution (as they are after long horizons), and its (n - m)-column
+basis is never formed. Rounding of size delta tilts a computed subspace by an angle of order
+delta / gap, gap the distance from the subspace's singular values to the others (Wedin's
+sin-theta theorem); the subspaces are reported with their singular values so that a reader can
+judge the gap.
+
+Overlap of two subspaces
+------------------------
+For subspaces A, B of R^n with orthonormal bases U_A (n, p), U_B (n, q) and projectors P_A, P_B,
+
+    s(A, B) = ||U_A^T U_B||_F^2 / min(p, q) = tr(P_A P_B) / min(p, q)
+
+is the mean squared cosine of their min(p, q) principal angles: 1 when the smaller lies in the
+larger, 0 when they are orthogonal. For uniformly random subspaces E[P_B] = (q / n) I, so
+E[tr(P_A P_B)] = p q / n and the chance level is max(p, q) / n. For the complements,
+tr((I - P_A)(I - P_B)) = n - p - q + tr(P_A P_B), which gives the non-chaotic overlap from the
+bases of the complements' complements.
+
+Symbols
+-------
+Y(t) -> ``Y`` (n, n); sigma_i -> ``sigma`` (host, descending); delta -> ``delta``;
+lambda_i(t) = ln(sigma_i) / t -> ``exponents``; right singular vectors with
+sigma_i >= 1 - delta -> columns of ``W`` (n, m), the first ``n_chaotic`` spanning V_chaotic(t).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend import namespace_of, to_host
+from .matrix import UnrepresentableError, singular_values
+
+
+@dataclass(frozen=True)
+class FiniteTimeSubspaces:
+    """V_chaotic(t) and (as its complement's basis) V_non-chaotic(t) of one Y(t).
+
+    ``W`` (n, m): the right singular vectors of Y(t) with sigma_i >= 1 - delta, descending;
+    its first ``n_chaotic`` columns span V_chaotic(t) and all m span the orthogonal complement
+    of V_non-chaotic(t). ``sigma`` (host, n): all singular values, descending.
+    """
+
+    W: object
+    n_chaotic: int
+    n_neutral: int
+    t: float
+    sigma: np.ndarray
+    delta: float
+
+    @property
+    def dim(self):
+        """n, the dimension of the space."""
+        return int(self.W.shape[0])
+
+    @property
+    def n_nonchaotic(self):
+        """Dimension of V_non-chaotic(t): the singular values below 1 - delta."""
+        return self.dim - self.n_chaotic - self.n_neutral
+
+    @property
+    def chaotic(self):
+        """Orthonormal basis (n, n_chaotic) of V_chaotic(t)."""
+        return self.W[:, :self.n_chaotic]
+
+    @property
+    def exponents(self):
+        """Host float64 finite-time exponents ln(sigma_i) / t of the columns of W (Eq. (3))."""
+        return np.log(self.sigma[:self.W.shape[1]]) / self.t
+
+
+def finite_time_subspaces(Y, t):
+    """V_chaotic(t) and V_non-chaotic(t) of the tangent matrix Y(t) (n, n) after t steps.
+
+    Raises UnrepresentableError for a non-finite Y, or when the resolution delta reaches 1 (no
+    singular value can then be told from 1; the message gives sigma_max).
+    """
+    t = float(t)
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"t must be a finite number > 0, got {t}")
+    sigma, Wt, s, delta = singular_values(Y, f"after t = {t:g} steps")
+    if not delta < 1.0:
+        raise UnrepresentableError(
+            f"sigma_max of Y is {s[0]:.3e}: the SVD's resolution n * eps * sigma_max = {delta:.3e} "
+            f"reaches 1, so no singular value can be told apart from 1 (the chaotic / "
+            f"non-chaotic split of Lambda(t)); take a shorter horizon"
+        )
+    n_chaotic = int(np.sum(s > 1.0 + delta))  # s descending: a prefix
+    m = int(np.sum(s >= 1.0 - delta))
+    xp = namespace_of(Y)
+    W = xp.matrix_transpose(Wt[:m, :])  # (n, m)
+    return FiniteTimeSubspaces(W=W, n_chaotic=n_chaotic, n_neutral=m - n_chaotic, t=t,
+                               sigma=np.asarray(s, dtype=np.float64), delta=float(delta))
+
+
+def subspace_similarity(U, V):
+    """s(A, B) = ||U^T V||_F^2 / min(p, q) for orthonormal bases U (n, p), V (n, q) (module
+    docstring); NaN when either subspace is {0}."""
+    if U.shape[0] != V.shape[0]:
+        raise ValueError(f"bases of different spaces: {tuple(U.shape)} and {tuple(V.shape)}")
+    p, q = int(U.shape[1]), int(V.shape[1])
+    if min(p, q) == 0:
+        return float("nan")
+    return _trace_of_projectors(U, V) / min(p, q)
+
+
+def _trace_of_projectors(U, V):
+    """tr(P_U P_V) = ||U^T V||_F^2."""
+    xp = namespace_of(U, V)
+    G = xp.matrix_transpose(U) @ V
+    return float(to_host(xp.sum(G * G)))
+
+
+def random_similarity(p, q, n):
+    """Chance level of s(A, B) for uniformly random subspaces of dimensions p, q in R^n:
+    max(p, q) / n (module docstring); NaN when either is {0}."""
+    return max(p, q) / n if min(p, q) > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class SubspaceOverlap:
+    """s(a, b) of the chaotic and of the non-chaotic subspaces of two times, with chance levels."""
+
+    chaotic: float
+    nonchaotic: float
+    chaotic_random: float
+    nonchaotic_random: float
+
+
+def subspace_overlap(a, b):
+    """How much the chaotic and the non-chaotic subspaces of two :class:`FiniteTimeSubspaces`
+    (two times of one run, say) overlap: s(A, B) of each, and the chance levels."""
+    if a.dim != b.dim:
+        raise ValueError(f"subspaces of different spaces: n = {a.dim} and {b.dim}")
+    n = a.dim
+    xp = namespace_of(a.W, b.W)
+    G = xp.matrix_transpose(a.W) @ b.W  # (m_a, m_b); its top-left block pairs the chaotic bases
+    Gc = G[:a.n_chaotic, :b.n_chaotic]
+    tr_chaotic = float(to_host(xp.sum(Gc * Gc)))
+    tr_complements = float(to_host(xp.sum(G * G)))  # tr(P P') of the non-chaotic complements
+    p, q = a.n_chaotic, b.n_chaotic
+    na, nb = a.n_nonchaotic, b.n_nonchaotic
+    ma, mb = n - na, n - nb
+    chaotic = tr_chaotic / min(p, q) if min(p, q) > 0 else float("nan")
+    nonchaotic = (n - ma - mb + tr_complements) / min(na, nb) if min(na, nb) > 0 else float("nan")
+    return SubspaceOverlap(chaotic=chaotic, nonchaotic=nonchaotic,
+                           chaotic_random=random_similarity(p, q, n),
+                           nonchaotic_random=random_similarity(na, nb, n))
+
+
+__all__ = ["FiniteTimeSubspaces", "finite_time_subspaces", "subspace_similarity",
+           "random_similarity", "SubspaceOverlap", "subspace_overlap"]

@@ -1,0 +1,72 @@
+"""``run --measure subspaces``: the overlaps of the finite-time subspaces between measurements
+equal those computed from ``tangent_matrix`` and ``finite_time_subspaces`` directly, survive an
+interrupt and resume bit for bit, and a model too large for Y is refused with a clear error."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from refchaos.experiments.config import ConfigError, RunConfig
+from refchaos.experiments.rundir import RunDirectory
+from refchaos.experiments.run import run
+from refchaos.experiments.setup import prepare
+from refchaos.lyapunov import finite_time_subspaces, subspace_overlap, tangent_matrix
+
+STEPS, EVERY = 24, 8
+
+
+def _config(**kw):
+    return RunConfig(model="mlp:6", subset=64, batch_size=8, steps=STEPS, seed=2, lr=0.5,
+                     measure=("loss", "subspaces"), every=EVERY, **kw)
+
+
+def test_columns_equal_the_library(tmp_path):
+    config = _config()
+    run(config, tmp_path / "run", progress=False)
+    _, m = RunDirectory(tmp_path / "run").read_metrics()
+    setup = prepare(config)
+    measured = [t for t in range(STEPS) if t % EVERY == 0 or t == STEPS - 1]
+    subs = [finite_time_subspaces(tangent_matrix(setup.opt, setup.model, setup.theta0, setup.batch,
+                                                 t + 1).Y, t + 1) for t in measured]
+    for i, t in enumerate(measured):
+        assert m["subspace_n_chaotic"][t] == subs[i].n_chaotic
+        assert m["subspace_n_neutral"][t] == subs[i].n_neutral
+        if i == 0:
+            assert math.isnan(m["subspace_chaotic_overlap"][t])
+            continue
+        ov = subspace_overlap(subs[i - 1], subs[i])
+        assert m["subspace_chaotic_overlap"][t] == ov.chaotic
+        assert m["subspace_nonchaotic_overlap"][t] == ov.nonchaotic
+        assert m["subspace_chaotic_random"][t] == ov.chaotic_random
+    unmeasured = [t for t in range(STEPS) if t not in measured]
+    assert np.all(np.isnan(m["subspace_chaotic_overlap"][unmeasured]))
+    assert 0 < subs[-1].n_chaotic < setup.model.num_params
+
+
+def test_interrupt_and_resume_are_bitwise(tmp_path):
+    config = _config()
+    run(config, tmp_path / "ref", progress=False)
+
+    def ctrl_c(step, row):
+        if step == 13:  # after the measurement at step 8: the previous subspaces are in the checkpoint
+            raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    s = run(config, out, progress=False, checkpoint_every=5, on_step=ctrl_c)
+    assert s["status"] == "interrupted"
+    s = run(None, out, resume=True, progress=False)
+    assert s["status"] == "completed"
+    _, a = RunDirectory(tmp_path / "ref").read_metrics()
+    _, b = RunDirectory(out).read_metrics()
+    for c in a:
+        np.testing.assert_array_equal(a[c], b[c], err_msg=c)
+    assert (out / "figures" / "subspaces.png").exists()
+
+
+def test_too_large_a_model_is_refused(tmp_path):
+    config = RunConfig(dataset="digits", model="mlp:300-300", measure=("loss", "subspaces"), steps=2)
+    with pytest.raises(ConfigError, match="tangent matrix Y"):
+        run(config, tmp_path / "run", progress=False)
