@@ -64,11 +64,13 @@ def overridden(args, defaults, keys):
     return params
 
 
-def train_sgd(args, params, measure, **config):
+def train_sgd(args, params, measure, resume=False, progress=False, **config):
     """Apply ``--epochs``/``--lr`` to ``params``, train one run into ``<out>/run``.
 
     ``params`` holds dataset, model, lr, epochs, steps and every; ``config`` the remaining
-    :class:`refchaos.experiments.RunConfig` fields. Returns (config, summary, metrics columns).
+    :class:`refchaos.experiments.RunConfig` fields; ``resume`` continues a stored run of the
+    same configuration (read as it is when it has finished), ``progress`` shows a progress
+    line. Returns (config, summary, metrics columns).
     """
     from refchaos.experiments import RunConfig, RunDirectory, run
 
@@ -80,8 +82,13 @@ def train_sgd(args, params, measure, **config):
                     lr=params["lr"], epochs=params["epochs"], steps=params["steps"],
                     every=params["every"], measure=measure, **config)
     out = Path(args.out) / "run"
-    summary = run(cfg, out, progress=False)
-    _, metrics = RunDirectory(out).read_metrics()
+    rd = RunDirectory(out)
+    finished = resume and rd.summary_path.exists() and rd.read_summary()["status"] in ("completed", "diverged")
+    if finished and rd.read_config() == cfg:
+        summary = rd.read_summary()
+    else:
+        summary = run(cfg, out, resume=resume and rd.checkpoint_path.exists(), progress=progress)
+    _, metrics = rd.read_metrics()
     return cfg, summary, metrics
 
 
