@@ -315,6 +315,32 @@ def _h22_s42(xp):
     return Outcome(res, rtol(N * N), "norms, subspace leakage, top/bottom alignment")
 
 
+@check("H22-S4.2-subspaces", "Sec. 4.2 V_chaotic(t), V_non-chaotic(t) of Y = A^t, A symmetric: exact subspaces, overlap 1 between times")
+def _h22_s42_subspaces(xp):
+    # Y(t) = A^t = V diag(a^t) V^T: sigma_i = |a_i|^t, right singular vectors v_i, so
+    # V_chaotic(t) = span{v_i : |a_i| > 1} at every t and the overlap of two times is 1.
+    a = np.array([1.3, -1.2, 1.05, 0.9, -0.7, 0.5])
+    A, V = _random_symmetric(xp, a, seed=3)
+    n, chaotic = a.size, np.abs(a) > 1
+    Y, subs = xp.eye(n, dtype=xp.float64), {}
+    for t in range(1, 13):
+        Y = A @ Y
+        if t in (8, 12):
+            subs[t] = ly.finite_time_subspaces(Y, t)
+    s8, s12 = subs[8], subs[12]
+    ov = ly.subspace_overlap(s8, s12)
+    res = max(abs(1 - s) for s in (ly.subspace_similarity(s8.chaotic, _to(xp, V[:, chaotic])),
+                                   ly.subspace_similarity(s8.W, _to(xp, V[:, chaotic])),  # no neutral
+                                   ov.chaotic, ov.nonchaotic))
+    counts_ok = all(s.n_chaotic == int(chaotic.sum()) and s.n_neutral == 0 for s in (s8, s12))
+    # Y carries the rounding of t products (rtol(n t) relative); a subspace tilts by at most
+    # that over the relative gap of the singular values at the split (Wedin), squared in 1 - s.
+    gap = (1.05 ** 12 - 0.9 ** 12) / 1.3 ** 12
+    tol = (rtol(n * 12) / gap) ** 2 + rtol(n * n)
+    return Outcome(res if counts_ok else math.inf, tol,
+                   f"dims {s8.n_chaotic} chaotic / {s8.n_nonchaotic} non-chaotic; 1 - s, max of 4")
+
+
 @check("H22-15", "Eq. (15): d^2 = alpha t^2 + beta t + eps^2 fit recovers noiseless alpha, beta")
 def _h22_15(xp):
     alpha, beta, eps, T = 3e-4, 2e-3, 0.1, 200
