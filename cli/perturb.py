@@ -38,8 +38,12 @@ D = default_config()
 @click.option("--resume", is_flag=True, show_default="off",
               help="Finish the analysis in --out with its stored configuration (it keeps no "
                    "partial state, so it is rerun there; the result is the same).")
+@click.option("--tangent-from", default=None, type=click.Path(file_okay=False, exists=True),
+              help="A completed `refchaos run --measure subspaces` directory of the same model A "
+                   "(same training options and number of steps): use its stored tangent matrix "
+                   "Y(T) instead of integrating it here (that run checkpoints and resumes).")
 @click.pass_context
-def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, **model_data):
+def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, tangent_from, **model_data):
     """Train model A with SGD (or --optimizer, each model carrying its own optimizer state),
     take the Lyapunov eigenvectors of its tangent matrix, perturb
     copies B at initialisation along them (top, bottom, chaotic, nonchaotic, random) and track
@@ -55,6 +59,7 @@ def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, **model_data)
         stored = stored_config(ctx, "perturb", out)
         config, eps = RunConfig.from_dict(stored["run"]), tuple(stored["eps"])
         names, k = tuple(stored["strategies"]), stored["k"]
+        tangent_from = stored.get("tangent_from")
     check_run_config(config, "--optimizer-eps")
     try:
         check(config, eps, names, k)
@@ -63,7 +68,7 @@ def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, **model_data)
     checked(config, prepare)
     try:
         summary = run_perturb(config, out, eps=eps, strategies=names, k=k, progress=progress_line,
-                              resume=resume, bar=True)
+                              resume=resume, bar=True, tangent_from=tangent_from)
     except PerturbError as err:
         raise click.ClickException(str(err)) from None
     except ResultDirectoryError as err:

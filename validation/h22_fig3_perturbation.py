@@ -22,6 +22,14 @@ H22 train to convergence), the 2,000 leading vectors.
 
     python validation/h22_fig3_perturbation.py --quick
     python validation/h22_fig3_perturbation.py --data-dir ../shared/data [--steps 2000 --k 1000]
+
+H22 train model A "until convergence": at 40 epochs the tangent matrix alone takes hours, and
+this analysis keeps no partial state. ``--tangent-from`` takes Y(T) from a completed, resumable
+``refchaos run --measure subspaces`` of the same model A instead, e.g. the full run of
+``h22_c2_subspaces.py`` (USPS MLP, 40 epochs):
+
+    python validation/h22_fig3_perturbation.py --data-dir ../shared/data --steps 36480 --k K \
+        --tangent-from validation/results/h22_c2_subspaces/run
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--k", type=int, default=None, help="leading Lyapunov vectors to use")
     p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--tangent-from", default=None,
+                   help="a completed `refchaos run --measure subspaces` directory of the same model A "
+                        "(e.g. h22_c2_subspaces.py's run, 40 epochs = --steps 36480): its stored Y(T)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)
@@ -64,7 +75,8 @@ def main(argv=None):
                     activation=ACTIVATION, init="pytorch", lr=params["lr"], batch_size=BATCH_SIZE,
                     steps=params["steps"], seed=SEED, measure=("loss",))
     out = Path(args.out)
-    summary = run_perturb(cfg, out / "perturb", eps=EPS, k=params["k"], progress=print)
+    summary = run_perturb(cfg, out / "perturb", eps=EPS, k=params["k"], progress=print,
+                          tangent_from=args.tangent_from)
     table = read_table(out / "perturb" / "perturb.csv")
     residuals, ratios, worst = {}, {}, {}
     with np.errstate(invalid="ignore"):

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from .. import io
-from ..backend import namespace_of, to_float, to_host
+from ..backend import asarray, namespace_of, to_float, to_host
 from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, distance_curves,
                         fit_distance, lyapunov_matrix, perturbation_directions, tangent_matrix)
 from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
@@ -72,30 +72,77 @@ def check(config, eps, strategies, k=None):
         raise ConfigError(f"--k must be >= 1, got {k}")
 
 
-def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick=None):
+# RunConfig fields that do not change model A's trajectory (what is measured, and where the
+# data files were read from): ignored when a stored run's tangent matrix stands in for it.
+UNRELATED_FIELDS = ("measure", "every", "ftle_k", "data_dir", "steps", "epochs")
+STORED_TANGENT = "subspaces_Y"  # the checkpoint array of `refchaos run --measure subspaces`
+
+
+def stored_tangent(run_dir, setup):
+    """Y_theta(T) (N, N) of model A from a completed ``refchaos run --measure subspaces``
+    directory whose training is that of ``setup`` (every field but :data:`UNRELATED_FIELDS`
+    equal, and T steps): the run's final checkpoint holds the tangent matrix of its last step,
+    integrated (and checkpointed, so resumable) by the same TangentMatrixIntegrator. A
+    PerturbError names what does not fit."""
+    from .rundir import RunDirectory, RunDirectoryError
+    from .resultdir import differences
+
+    rd = RunDirectory(run_dir)
+    try:
+        stored = rd.read_config()
+        summary = rd.read_summary()
+    except (RunDirectoryError, OSError) as err:
+        raise PerturbError(f"--tangent-from {run_dir}: not a run directory ({err})") from None
+    mine = {k: v for k, v in setup.config.to_dict().items() if k not in UNRELATED_FIELDS}
+    theirs = {k: v for k, v in stored.to_dict().items() if k not in UNRELATED_FIELDS}
+    diff = differences(theirs, mine)
+    if diff:
+        raise PerturbError(f"--tangent-from {run_dir}: the run trained another model A: "
+                           + "; ".join(diff))
+    T = setup.steps
+    if summary.get("status") != "completed" or summary.get("steps_completed") != T:
+        raise PerturbError(f"--tangent-from {run_dir}: the run is {summary.get('status')} after "
+                           f"{summary.get('steps_completed')} steps; model A needs a completed "
+                           f"run of {T} steps (resume it with `refchaos run --resume`)")
+    meta, arrays = rd.read_checkpoint()
+    if STORED_TANGENT not in arrays or int(meta["step"]) != T:
+        raise PerturbError(f"--tangent-from {run_dir}: its checkpoint holds no tangent matrix "
+                           f"of step {T} (run it with --measure subspaces)")
+    N = setup.model.num_params
+    return asarray(arrays[STORED_TANGENT][:N, :], setup.xp, setup.theta0.dtype)
+
+
+def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick=None,
+                   Y_theta=None):
     """(exponents (k,), W (N, k)) of model A after ``steps`` optimizer steps, Eq. (3) of
     Y_theta = d theta(T) / d theta(0); ``tick()`` after every step. Model A's divergence
-    (:mod:`.divergence`) is a PerturbError."""
+    (:mod:`.divergence`) is a PerturbError. ``Y_theta`` (N, N), given (:func:`stored_tangent`),
+    stands in for the integration."""
     N = setup.model.num_params
     n = setup.opt.tangent_dim(N)  # the whole state: N, 2N with momentum, 3N for Adam
     if k is not None and k > N:
         raise ConfigError(f"--k {k} exceeds the number of parameters N = {N}")
     need = 8 * n * N
-    if need > max_matrix_bytes:
+    if Y_theta is None and need > max_matrix_bytes:
         raise PerturbError(
             f"the tangent matrix of N = {N} parameters ({n} x {N} with the optimizer's buffers) "
             f"needs {need / 1024**3:.1f} GiB (limit {max_matrix_bytes / 1024**3:.1f} GiB); use a "
             "smaller --model")
-    run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick), steps,
-                         theta_only=True)
-    x, y = setup.batch(steps - 1)
-    diverged = DEFAULT_POLICY.check(steps - 1, to_float(setup.model.loss(run.theta, x, y)),
-                                    run.theta)
-    if diverged is not None:
-        raise PerturbError(f"model A diverged within {steps} steps ({diverged.message}); "
-                           "use a smaller --lr or fewer --steps")
+    if Y_theta is None:
+        run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick),
+                             steps, theta_only=True)
+        x, y = setup.batch(steps - 1)
+        diverged = DEFAULT_POLICY.check(steps - 1, to_float(setup.model.loss(run.theta, x, y)),
+                                        run.theta)
+        if diverged is not None:
+            raise PerturbError(f"model A diverged within {steps} steps ({diverged.message}); "
+                               "use a smaller --lr or fewer --steps")
+        Y_theta = run.Y_theta
+    elif tick is not None:
+        for _ in range(steps):
+            tick()
     try:
-        return lyapunov_matrix(run.Y_theta, steps, k)
+        return lyapunov_matrix(Y_theta, steps, k)
     except UnrepresentableError as err:
         raise PerturbError(f"Lyapunov eigenvectors of model A after {steps} steps: {err}. "
                            "Use fewer --steps, or --k to keep only the resolved leading ones") from None
@@ -121,7 +168,7 @@ def directions(exponents, W, eps, strategies, seed):
 
 def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
                 max_matrix_bytes=MAX_MATRIX_BYTES, progress=None, figures=True, resume=False,
-                bar=False):
+                bar=False, tangent_from=None):
     """Run the perturbation analysis into directory ``out``; return the summary dict.
 
     Writes ``perturb.csv`` (:data:`CSV_COLUMNS`, one row per strategy, eps and step),
@@ -129,13 +176,19 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
     (kind "perturb"). The analysis keeps no partial state: ``resume=True`` reruns an
     unfinished one in its directory (deterministic, so the result is the same). ``bar`` shows
     a progress line advancing every step (model A, then A and every copy B).
+    ``tangent_from``: a completed ``refchaos run --measure subspaces`` directory of model A's
+    training, whose stored Y(T) is used instead of integrating it here (:func:`stored_tangent`;
+    such a run checkpoints and resumes, which this analysis does not).
     """
     eps, strategies = tuple(float(e) for e in eps), tuple(strategies)
     check(config, eps, strategies, k)
     setup = prepare(config)
+    Y_theta = None if tangent_from is None else stored_tangent(tangent_from, setup)
     rd = ResultDirectory(out, "perturb")
     claim = {"run": config.to_dict(), "eps": list(eps), "strategies": list(strategies), "k": k,
              "max_matrix_bytes": int(max_matrix_bytes)}
+    if tangent_from is not None:
+        claim["tangent_from"] = str(tangent_from)
     rd.claim(claim, resume=resume)
     try:
         rd.write_summary({"status": "running", "config": config.to_dict()})
@@ -144,17 +197,18 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
         with Progress(T + T * (1 + n_curves), label="perturb", enabled=bar) as meter:
             say = (lambda line: meter.write(line, progress)) if progress else (lambda line: None)
             summary = _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say,
-                               meter.tick)
+                               meter.tick, Y_theta)
         return rd.finish(summary, figures)
     finally:
         rd.release()
 
 
-def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick):
+def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick, Y_theta=None):
     start = time.perf_counter()
     T = setup.steps
-    say(f"model A: {T} {config.optimizer} steps with the {setup.model.num_params}^2 tangent matrix")
-    exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes, tick)
+    say(f"model A: {T} {config.optimizer} steps with the {setup.model.num_params}^2 tangent matrix"
+        + ("" if Y_theta is None else " (stored)"))
+    exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes, tick, Y_theta)
     lam = np.asarray(to_host(exponents), dtype=np.float64)
     say(f"model A: lambda_1 = {lam[0]:.4g}, lambda_min = {lam[-1]:.4g}, "
         f"{int(np.sum(lam > 0))} positive of {lam.size}")

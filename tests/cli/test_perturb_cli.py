@@ -40,3 +40,19 @@ def test_bad_options_are_named(tmp_path):
         r = CliRunner().invoke(perturb, [*args, "--out", str(tmp_path / "x")])
         assert r.exit_code == 2 and message in r.output, r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_tangent_from_a_run_directory(tmp_path):
+    from refchaos_cli.run import run
+
+    base = ["--model", "mlp:4", "--steps", "8", "--seed", "3", "--batch-size", "8"]  # run and perturb defaults differ
+    r = CliRunner().invoke(run, [*base, "--measure", "loss,subspaces", "--every", "8",
+                                 "--out", str(tmp_path / "A"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(perturb, [*base, "--strategies", "top", "--tangent-from",
+                                     str(tmp_path / "A"), "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "p" / "summary.json").read_text())["status"] == "completed"
+    r = CliRunner().invoke(perturb, [*base, "--lr", "0.2", "--tangent-from", str(tmp_path / "A"),
+                                     "--out", str(tmp_path / "q")])
+    assert r.exit_code != 0 and "another model A: lr" in r.output

@@ -66,3 +66,36 @@ def test_unrepresentable_tangent_matrix_is_refused_with_advice(tmp_path):
     setup = prepare(replace(TINY, lr=50.0, steps=400))
     with pytest.raises(PerturbError, match="fewer --steps, or --k"):
         lyapunov_basis(setup, 400)
+
+
+def test_tangent_from_a_stored_run_gives_the_same_analysis(tmp_path, perturbed):
+    """Model A's Y(T) from a completed `run --measure subspaces` of the same training: the
+    same exponents and distance curves, bit for bit, as integrating it in the analysis."""
+    from refchaos.experiments.run import run
+
+    run_dir = tmp_path / "A"
+    run(replace(TINY, measure=("loss", "subspaces"), every=TINY.steps), run_dir, progress=False)
+    out = tmp_path / "p"
+    run_perturb(TINY, out, eps=(0.1, 0.01), tangent_from=run_dir)
+    ref = perturbed[0]
+    np.testing.assert_array_equal(np.load(out / "exponents.npz")["exponents"],
+                                  np.load(ref / "exponents.npz")["exponents"])
+    assert (out / "perturb.csv").read_bytes() == (ref / "perturb.csv").read_bytes()
+
+
+def test_tangent_from_refuses_another_model_a(tmp_path):
+    from refchaos.experiments.run import run
+
+    other, short, plain = tmp_path / "lr", tmp_path / "short", tmp_path / "plain"
+    run(replace(TINY, lr=0.05, measure=("loss", "subspaces"), every=TINY.steps), other, progress=False)
+    run(replace(TINY, steps=10, measure=("loss", "subspaces"), every=10), short, progress=False)
+    run(TINY, plain, progress=False)
+    with pytest.raises(PerturbError, match="another model A: lr: stored 0.05, given 0.1"):
+        run_perturb(TINY, tmp_path / "p1", tangent_from=other)
+    with pytest.raises(PerturbError, match="needs a completed run of 15 steps"):
+        run_perturb(TINY, tmp_path / "p2", tangent_from=short)
+    with pytest.raises(PerturbError, match="no tangent matrix"):
+        run_perturb(TINY, tmp_path / "p3", tangent_from=plain)
+    with pytest.raises(PerturbError, match="not a run directory"):
+        run_perturb(TINY, tmp_path / "p4", tangent_from=tmp_path / "missing")
+    assert not (tmp_path / "p1").exists()  # refused before anything was written
