@@ -111,7 +111,7 @@ def finite_time_subspaces(Y, t):
     n_chaotic = int(np.sum(s > 1.0 + delta))  # s descending: a prefix
     m = int(np.sum(s >= 1.0 - delta))
     xp = namespace_of(Y)
-    W = xp.matrix_transpose(Wt[:m, :])  # (n, m)
+    W = xp.asarray(xp.matrix_transpose(Wt[:m, :]), copy=True)  # (n, m), not a view of all of W^T
     return FiniteTimeSubspaces(W=W, n_chaotic=n_chaotic, n_neutral=m - n_chaotic, t=t,
                                sigma=np.asarray(s, dtype=np.float64), delta=float(delta))
 
@@ -124,14 +124,9 @@ def subspace_similarity(U, V):
     p, q = int(U.shape[1]), int(V.shape[1])
     if min(p, q) == 0:
         return float("nan")
-    return _trace_of_projectors(U, V) / min(p, q)
-
-
-def _trace_of_projectors(U, V):
-    """tr(P_U P_V) = ||U^T V||_F^2."""
     xp = namespace_of(U, V)
-    G = xp.matrix_transpose(U) @ V
-    return float(to_host(xp.sum(G * G)))
+    G = xp.matrix_transpose(U) @ V  # tr(P_U P_V) = ||U^T V||_F^2
+    return float(to_host(xp.sum(G * G))) / min(p, q)
 
 
 def random_similarity(p, q, n):

@@ -70,3 +70,26 @@ def test_too_large_a_model_is_refused(tmp_path):
     config = RunConfig(dataset="digits", model="mlp:300-300", measure=("loss", "subspaces"), steps=2)
     with pytest.raises(ConfigError, match="tangent matrix Y"):
         run(config, tmp_path / "run", progress=False)
+
+
+def test_a_tangent_matrix_out_of_range_stops_or_blanks():
+    """Y non-finite: a recorded divergence; Y whose SVD resolution reaches 1: NaN cells."""
+    from refchaos.experiments.measures import Step
+    from refchaos.experiments.measures.subspaces import COLUMNS, Subspaces
+
+    setup = prepare(_config())
+    measure = Subspaces(setup, setup.theta0, setup.opt.init(setup.theta0))
+    N = setup.model.num_params
+
+    def observe(Y):
+        measure.integrator.Y, measure.integrator.t = Y, 6  # as after 6 steps
+        step = Step(t=5, x=None, y=None, theta=None, theta_next=None, state_next=None, info={},
+                    measured=True, row={})
+        return measure.observe(step), step.row
+
+    bad = np.eye(N)
+    bad[0, 1] = np.inf
+    divergence, _ = observe(bad)
+    assert divergence is not None and divergence.reason == "non-finite"
+    divergence, row = observe(np.diag(np.r_[1e17, np.ones(N - 1)]))
+    assert divergence is None and all(math.isnan(row[c]) for c in COLUMNS)
