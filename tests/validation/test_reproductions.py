@@ -97,6 +97,30 @@ def test_c3_magnitude_with_momentum_carries_each_models_buffer(tmp_path, monkeyp
     assert mom["distance_per_epoch"] != sgd["distance_per_epoch"]
 
 
+def test_c2_resume_continues_an_interrupted_run_and_reads_a_finished_one(tmp_path, monkeypatch):
+    """h22_c2_subspaces.py --resume: an interrupted run continues from its checkpoint to the
+    table of an uninterrupted one; a finished run is read, not rerun."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    from refchaos.experiments import RunDirectory, run
+
+    script = load_script("h22_c2_subspaces")
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert script.main(["--quick", "--epochs", "3", "--out", str(ref)]) == 0
+    config = RunDirectory(ref / "run").read_config()
+
+    def stop(step, row):
+        if step == 250:
+            raise KeyboardInterrupt
+
+    assert run(config, out / "run", progress=False, on_step=stop)["status"] == "interrupted"
+    assert script.main(["--quick", "--epochs", "3", "--out", str(out), "--resume"]) == 0
+    table = lambda d: json.loads((d / "h22_c2_subspaces.json").read_text())["claims"]  # noqa: E731
+    assert table(out) == table(ref)
+    before = (out / "run" / "metrics.csv").stat().st_mtime_ns
+    assert script.main(["--quick", "--epochs", "3", "--out", str(out), "--resume"]) == 0
+    assert (out / "run" / "metrics.csv").stat().st_mtime_ns == before and table(out) == table(ref)
+
+
 def test_j25_finished_tests_the_initialisations_finished_at_every_lr(tmp_path, monkeypatch, capsys):
     # An unfinished J25 sweep: --finished tests the statements on the seeds finished at every lr,
     # the same numbers the full report gives for the same points, and lists every point written.
