@@ -28,7 +28,7 @@ model, USPS MLP 256-20-10 ReLU (5,350 parameters, Y is 229 MB), batch 8, lr 1e-3
 continues a stopped run from its last checkpoint, bit for bit.
 
     python validation/h22_c2_subspaces.py --quick
-    python validation/h22_c2_subspaces.py --data-dir ../shared/data [--epochs 40] [--resume]
+    python validation/h22_c2_subspaces.py --data-dir ../shared/data --out runs/h22_c2_full [--epochs 40] [--resume]
 """
 
 from __future__ import annotations

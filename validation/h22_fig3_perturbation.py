@@ -29,7 +29,7 @@ this analysis keeps no partial state. ``--tangent-from`` takes Y(T) from a compl
 ``h22_c2_subspaces.py`` (USPS MLP, 40 epochs):
 
     python validation/h22_fig3_perturbation.py --data-dir ../shared/data --steps 36480 --k K \
-        --tangent-from validation/results/h22_c2_subspaces/run
+        --tangent-from runs/h22_c2_full/run
 """
 
 from __future__ import annotations
