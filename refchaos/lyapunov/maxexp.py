@@ -73,6 +73,11 @@ class MaxExponentRun:
     theta_exponent: float
 
 
+def _check_start(start):
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {', '.join(map(repr, STARTS))}, got {start!r}")
+
+
 def start_vector(n, num_params, seed, start="state"):
     """The random start tangent vector (n,), host float64, from ``host_rng(seed)``.
 
@@ -81,8 +86,7 @@ def start_vector(n, num_params, seed, start="state"):
     perturbation of theta(0) alone). Not normalised. Without buffers (n = N) both are the same
     draw.
     """
-    if start not in STARTS:
-        raise ValueError(f"start must be one of {', '.join(map(repr, STARTS))}, got {start!r}")
+    _check_start(start)
     N = int(num_params)
     if start == "state":
         return host_rng(seed).standard_normal(n)
@@ -106,8 +110,7 @@ class MaxExponentIntegrator(Integrator):
                  history=True, start="state"):
         super().__init__(opt, model, theta, state, history)
         xp, n, N = namespace_of(theta), self.n, model.num_params
-        if start not in STARTS:
-            raise ValueError(f"start must be one of {', '.join(map(repr, STARTS))}, got {start!r}")
+        _check_start(start)  # also when w0 is given
         if w0 is None:
             w0 = asarray(start_vector(n, N, seed, start), xp, theta.dtype)
         elif start != "state":
