@@ -335,7 +335,8 @@ def _h22_s42_subspaces(xp):
     counts_ok = all(s.n_chaotic == int(chaotic.sum()) and s.n_neutral == 0 for s in (s8, s12))
     # Y carries the rounding of t products (rtol(n t) relative); a subspace tilts by at most
     # that over the relative gap of the singular values at the split (Wedin), squared in 1 - s.
-    gap = (1.05 ** 12 - 0.9 ** 12) / 1.3 ** 12
+    g = np.abs(a) ** 12  # sigma_i of Y(12); the gap at t = 8 is wider
+    gap = (g[chaotic].min() - g[~chaotic].max()) / g.max()
     tol = (rtol(n * 12) / gap) ** 2 + rtol(n * n)
     return Outcome(res if counts_ok else math.inf, tol,
                    f"dims {s8.n_chaotic} chaotic / {s8.n_nonchaotic} non-chaotic; 1 - s, max of 4")

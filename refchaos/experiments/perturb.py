@@ -38,7 +38,8 @@ from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, dista
 from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
 from .progress import Progress, counting
-from .resultdir import ResultDirectory
+from .resultdir import ResultDirectory, differences
+from .rundir import RunDirectory, RunDirectoryError
 from .setup import prepare
 
 DEFAULT_EPS = (0.1,)  # H22's perturbation size in Fig. 3.
@@ -84,9 +85,6 @@ def stored_tangent(run_dir, setup):
     equal, and T steps): the run's final checkpoint holds the tangent matrix of its last step,
     integrated (and checkpointed, so resumable) by the same TangentMatrixIntegrator. A
     PerturbError names what does not fit."""
-    from .rundir import RunDirectory, RunDirectoryError
-    from .resultdir import differences
-
     rd = RunDirectory(run_dir)
     try:
         stored = rd.read_config()

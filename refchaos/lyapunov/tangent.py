@@ -91,8 +91,8 @@ class TangentMatrixIntegrator(Integrator):
     model reads a tangent block as its rows Y^T (K directions of N parameters,
     :meth:`Model.grad_and_hvp`); stored so, each layer's part of Y^T is a view, not a copy, and
     the SGD update Y - eta H Y runs on two arrays of the same layout and keeps it. The values
-    are those of a row-major Y bit for bit (tests/lyapunov/test_tangent.py); the step of the
-    5,350 x 5,350 USPS MLP ran 2.8x faster so.
+    are those of a row-major Y bit for bit (tests/lyapunov/test_tangent.py); for the timing see
+    validation/bench/bench_tangent_matrix.py.
     """
 
     def __init__(self, opt, model, theta, state=None, theta_only=False):

@@ -1,0 +1,58 @@
+"""One step of the full tangent matrix (H22 Eq. (2), Y <- (I - lr H) Y, N x N) in the
+integrator's column-major layout against a row-major Y (the layout before it), same process.
+
+USPS MLP 256-20-10 ReLU (N = 5,350, Y is 229 MB), batch 8, lr 1e-3, SGD: the step of
+``refchaos run --measure subspaces`` and of ``refchaos perturb``. Both integrators start from
+the same theta and take the same steps; the pairs alternate (``_timing.paired_times``), the
+load average is printed beside them, and the two Y are checked equal bit for bit. Run from the
+root:
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m validation.bench.bench_tangent_matrix
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+import refchaos as rc
+from refchaos.lyapunov import TangentMatrixIntegrator
+from validation.bench._timing import header, paired_times
+
+SEED = 0
+B = 8
+LR = 1e-3
+REPEATS = 5
+DATA_DIR = "../shared/data"
+
+
+def main():
+    header("tangent-matrix step: column-major Y (integrator) vs row-major Y",
+           {"seed": SEED, "B": B, "lr": LR, "repeats": REPEATS})
+    X, Y = rc.data.load("usps", data_dir=DATA_DIR, scaling="standardize", flatten=True)
+    model = rc.mlp([256, 20, 10])
+    theta = model.init(seed=SEED)
+    opt = rc.optim.SGD(lr=LR)
+    cols = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
+    rows = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
+    rows.Y = np.ascontiguousarray(rows.Y)  # the baseline: Y row by row
+    batch = lambda t: (X[B * t:B * (t + 1)], Y[B * t:B * (t + 1)])  # noqa: E731
+    load0 = os.getloadavg()[0]
+    t_rows, t_cols, ratio = paired_times(lambda: rows.advance(batch, 1),
+                                         lambda: cols.advance(batch, 1), REPEATS)
+    load1 = os.getloadavg()[0]
+    assert cols.Y.flags.f_contiguous and rows.Y.flags.c_contiguous
+    same = bool(np.array_equal(cols.Y, rows.Y))
+    print(f"N = {model.num_params}, load average {load0:.1f} -> {load1:.1f}")
+    print("| layout | s per step | ratio to row-major |")
+    print("|---|---|---|")
+    print(f"| row-major Y (baseline) | {t_rows:.3f} | 1.00 |")
+    print(f"| column-major Y (TangentMatrixIntegrator) | {t_cols:.3f} | {ratio:.2f} |")
+    print(f"Y equal bit for bit after {cols.t} steps: {same}")
+    if not same:
+        raise SystemExit("the two layouts gave different Y")
+
+
+if __name__ == "__main__":
+    main()
