@@ -37,13 +37,13 @@ from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, dista
                         fit_distance, lyapunov_matrix, perturbation_directions, tangent_matrix)
 from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
+from .measures.subspaces import MAX_MATRIX_BYTES, Subspaces, matrix_too_large
 from .progress import Progress, counting
 from .resultdir import ResultDirectory, differences
 from .rundir import RunDirectory, RunDirectoryError
 from .setup import prepare
 
 DEFAULT_EPS = (0.1,)  # H22's perturbation size in Fig. 3.
-MAX_MATRIX_BYTES = 2 * 1024**3  # Largest tangent matrix Y (N x N) we agree to hold.
 MIN_FIT_STEPS = 3  # fit_distance needs at least three points.
 CSV_COLUMNS = ("strategy", "eps", "step", "distance", "fit", "lower_bound", "upper_bound")
 
@@ -76,7 +76,7 @@ def check(config, eps, strategies, k=None):
 # RunConfig fields that do not change model A's trajectory (what is measured, and where the
 # data files were read from): ignored when a stored run's tangent matrix stands in for it.
 UNRELATED_FIELDS = ("measure", "every", "ftle_k", "data_dir", "steps", "epochs")
-STORED_TANGENT = "subspaces_Y"  # the checkpoint array of `refchaos run --measure subspaces`
+STORED_TANGENT = Subspaces.Y_ARRAY  # the checkpoint array of `refchaos run --measure subspaces`
 
 
 def stored_tangent(run_dir, setup):
@@ -117,15 +117,11 @@ def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick
     (:mod:`.divergence`) is a PerturbError. ``Y_theta`` (N, N), given (:func:`stored_tangent`),
     stands in for the integration."""
     N = setup.model.num_params
-    n = setup.opt.tangent_dim(N)  # the whole state: N, 2N with momentum, 3N for Adam
     if k is not None and k > N:
         raise ConfigError(f"--k {k} exceeds the number of parameters N = {N}")
-    need = 8 * n * N
-    if Y_theta is None and need > max_matrix_bytes:
-        raise PerturbError(
-            f"the tangent matrix of N = {N} parameters ({n} x {N} with the optimizer's buffers) "
-            f"needs {need / 1024**3:.1f} GiB (limit {max_matrix_bytes / 1024**3:.1f} GiB); use a "
-            "smaller --model")
+    problem = None if Y_theta is not None else matrix_too_large(setup.opt, N, max_matrix_bytes)
+    if problem:
+        raise PerturbError(problem)
     if Y_theta is None:
         run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick),
                              steps, theta_only=True)

@@ -14,7 +14,7 @@ previous measurement (:func:`refchaos.lyapunov.subspace_overlap`): the columns
 * ``subspace_chaotic_random``, ``subspace_nonchaotic_random``     their chance levels
 
 (the overlaps are NaN at the first measurement). Y is N x N: refused beyond
-:data:`refchaos.experiments.perturb.MAX_MATRIX_BYTES`. A Y that left float range stops the run
+:data:`MAX_MATRIX_BYTES` (:func:`matrix_too_large`, which ``refchaos perturb`` shares). A Y that left float range stops the run
 (status ``diverged``); a Y whose resolution reaches 1 gives NaN cells. Cost per step: N
 Hessian-vector products (one block pass); per measurement: one N x N SVD. Figure
 ``subspaces``.
@@ -31,27 +31,37 @@ from ...lyapunov import (FiniteTimeSubspaces, TangentMatrixIntegrator, Unreprese
                          finite_time_subspaces, subspace_overlap)
 from ..config import ConfigError
 from ..divergence import Divergence
-from ..perturb import MAX_MATRIX_BYTES
 from . import Measure
+
+MAX_MATRIX_BYTES = 2 * 1024**3  # Largest tangent matrix Y we agree to hold (here and in perturb).
 
 COLUMNS = ("subspace_n_chaotic", "subspace_n_neutral", "subspace_chaotic_overlap",
            "subspace_nonchaotic_overlap", "subspace_chaotic_random", "subspace_nonchaotic_random")
+
+
+def matrix_too_large(opt, N, limit=MAX_MATRIX_BYTES):
+    """None, or why the float64 tangent matrix Y (n x N: theta(0)'s columns of the whole
+    state, ``theta_only``) of ``opt`` over N parameters is not held within ``limit`` bytes."""
+    n = opt.tangent_dim(N)  # N, 2N with momentum, 3N for Adam
+    need = n * N * np.dtype(np.float64).itemsize
+    if need <= limit:
+        return None
+    return (f"the tangent matrix Y of N = {N} parameters ({n} x {N} with the optimizer's "
+            f"buffers) needs {need / 1024**3:.1f} GiB, over the limit of "
+            f"{limit / 1024**3:.1f} GiB; use a smaller --model")
 
 
 class Subspaces(Measure):
     name = "subspaces"
     figures = ("subspaces",)
     summary_key = "subspaces"
+    Y_ARRAY = f"{name}_Y"  # Y in the run's checkpoint (the integrator's "Y", prefixed)
 
     def __init__(self, setup, theta, opt_state):
         super().__init__(setup, theta, opt_state)
-        N = setup.model.num_params
-        n = setup.opt.tangent_dim(N)
-        need = n * N * np.dtype(np.float64).itemsize
-        if need > MAX_MATRIX_BYTES:
-            raise ConfigError(f"--measure subspaces holds the tangent matrix Y ({n} x {N}), "
-                              f"{need / 1024**3:.1f} GiB, over the limit of "
-                              f"{MAX_MATRIX_BYTES / 1024**3:.0f} GiB; use a smaller model")
+        problem = matrix_too_large(setup.opt, setup.model.num_params)
+        if problem:
+            raise ConfigError(f"--measure subspaces: {problem}")
         self.integrator = TangentMatrixIntegrator(setup.opt, setup.model, theta, state=opt_state,
                                                   theta_only=True)
         self.previous = None  # FiniteTimeSubspaces of the last measurement
