@@ -14,8 +14,9 @@ previous measurement (:func:`refchaos.lyapunov.subspace_overlap`): the columns
 * ``subspace_chaotic_random``, ``subspace_nonchaotic_random``     their chance levels
 
 (the overlaps are NaN at the first measurement). Y is N x N: refused beyond
-:data:`MAX_MATRIX_BYTES` (:func:`matrix_too_large`, which ``refchaos perturb`` shares). A Y that left float range stops the run
-(status ``diverged``); a Y whose resolution reaches 1 gives NaN cells. Cost per step: N
+:data:`MAX_MATRIX_BYTES` (:func:`matrix_too_large`, which ``refchaos perturb`` shares). A Y
+that left float range stops the run (status ``diverged``); a Y whose resolution reaches 1 gives
+NaN cells. Cost per step: N
 Hessian-vector products (one block pass); per measurement: one N x N SVD. Figure
 ``subspaces``.
 """
