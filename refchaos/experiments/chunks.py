@@ -26,10 +26,11 @@ The grid is cut seed-major (all learning rates of seed 0, then of seed 1, ...): 
 a chunk then share an initialisation and a batch order as far as the chunk size allows.
 The chunks are recorded in ``chunks.json`` of the sweep directory, and a resumed sweep uses
 the recorded chunks, so its results do not depend on where it was interrupted (bit for bit).
-Another chunk size gives the same table to rounding: where members share the full-batch input,
-the chunk sets the width of the first layer's GEMM and so the order of some float64 sums
-(tests/experiments/test_sweep_chunks.py argues the tolerance); with per-member inputs the
-tables are identical.
+Another chunk size gives the same table to rounding: where members share the input (full
+batch on one dataset, or a chunk of one seed), the chunk sets the width of the first layer's
+GEMM, and whether the BLAS then adds each column's terms in the same order depends on its
+kernels (tests/experiments/sweep_tables.py argues the tolerance); with per-member inputs in
+both plans the tables are identical.
 """
 
 from __future__ import annotations

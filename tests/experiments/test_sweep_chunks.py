@@ -1,5 +1,6 @@
-"""The sweep in chunks: identical tables for every chunk size, resume after an interrupted
-chunk, the recorded chunk plan, the chunk size from the memory, progress from workers."""
+"""The sweep in chunks: the same table for every chunk size (to rounding; bit for bit for the
+same chunk plan, :mod:`tests.experiments.sweep_tables`), resume after an interrupted chunk, the
+recorded chunk plan, the chunk size from the memory, progress from workers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import math
 import queue
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 import refchaos.experiments.sweep as sweep_mod
@@ -17,20 +17,18 @@ from refchaos.experiments.progress import Progress
 from refchaos.experiments.sweep import SweepConfig, SweepError, default_base, point_path, run_sweep
 from refchaos.nn import mlp
 
+from .sweep_tables import assert_same_to_rounding, csv_text
+
 TINY = SweepConfig(base=replace(default_base(), model="mlp:4", epochs=8, subset=120),
                    lrs=(0.05, 3.0), seeds=(0, 1), copies=2, target=0.2)
 
 
-def _csv(out):
-    return (out / "sweep.csv").read_text()
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The table of the sweep in one chunk of all four points."""
+    """The sweep in one chunk of all four points (its directory)."""
     out = tmp_path_factory.mktemp("ref") / "s"
     run_sweep(TINY, out, figures=False, chunk_size=4)
-    return _csv(out)
+    return out
 
 
 @pytest.mark.parametrize("size, expect", [
@@ -42,7 +40,7 @@ def test_every_chunk_size_gives_the_same_table(reference, tmp_path, size, expect
     out = tmp_path / "s"
     lines = []
     run_sweep(TINY, out, figures=False, chunk_size=size, progress=lines.append)
-    assert _csv(out) == reference
+    assert_same_to_rounding(out, reference)
     stored = chunks.io.read_json(out / chunks.CHUNKS_FILE)
     assert stored["chunk_size"] == size and stored["order"] == "seed-major"
     assert [[tuple(p) for p in c] for c in stored["chunks"]] == expect
@@ -56,26 +54,16 @@ SHARED = SweepConfig(base=replace(default_base(), model="mlp:8", epochs=20),
 
 def test_chunk_sizes_agree_within_rounding_where_members_share_the_input(tmp_path):
     # Without a seeded subset every member multiplies the one full-batch x, so the chunk sets
-    # the width of the first layer's GEMM and with it the order of some float64 sums: the
-    # tables agree to rounding, not bit for bit (a resume keeps the recorded chunks and is
-    # bitwise, test above). A rounding error u |theta| ~ 1e-16 per step acts on the copies
-    # like a perturbation of 1e-16 against their eps = 1e-8: ln d(t)/d(0) moves by ~u / eps,
-    # 1e-8 relative, whatever the growth (it grows with the copies); the slope over a window of
-    # >= 10 steps by less. 1e-6 leaves two decades of margin for the sums over N = 610.
-    tables = []
+    # the width of the first layer's GEMM for every chunk size (the argument for the tolerance:
+    # tests/experiments/sweep_tables.py).
     for size in (1, 2):
         run_sweep(SHARED, tmp_path / f"s{size}", figures=False, chunk_size=size)
-        tables.append(sweep_mod.read_table(tmp_path / f"s{size}" / "sweep.csv"))
-    one, two = tables
-    for exact in ("lr", "seed", "training_time", "window_start", "window_stop", "diverged",
-                  "steps"):
-        np.testing.assert_array_equal(one[exact], two[exact], err_msg=exact)
-    for col in ("exponent_copies", "exponent_tangent", "final_train_loss"):
-        np.testing.assert_allclose(one[col], two[col], rtol=1e-6, atol=1e-9, err_msg=col)
+    assert_same_to_rounding(tmp_path / "s1", tmp_path / "s2")
 
 
-def test_interrupted_after_a_chunk_resumes_with_the_recorded_chunks(reference, tmp_path,
-                                                                     monkeypatch):
+def test_interrupted_after_a_chunk_resumes_with_the_recorded_chunks(tmp_path, monkeypatch):
+    whole = tmp_path / "whole"  # the same chunk plan, uninterrupted: a resume equals it bit for bit
+    run_sweep(TINY, whole, figures=False, chunk_size=2)
     out = tmp_path / "s"
     calls = []
     real = sweep_mod.run_chunk
@@ -98,7 +86,7 @@ def test_interrupted_after_a_chunk_resumes_with_the_recorded_chunks(reference, t
     assert ("2 of 4 points already done, 2 to run in 1 chunk(s) of up to 2 points (recorded in "
             "chunks.json)") in lines[0]
     assert all(p.stat().st_mtime_ns == m for p, m in kept.items())
-    assert _csv(out) == reference
+    assert csv_text(out) == csv_text(whole)
     # A chunk cut off between the writes of its points runs whole; only the lost point is written.
     point_path(out, 3.0, 1).unlink()
     kept = {p: p.stat().st_mtime_ns for p in (out / "points").glob("*.json")}
@@ -106,7 +94,7 @@ def test_interrupted_after_a_chunk_resumes_with_the_recorded_chunks(reference, t
     run_sweep(TINY, out, figures=False, progress=lines.append)
     assert len(lines) == 2 and "lr=3 seed=1" in lines[1]
     assert all(p.stat().st_mtime_ns == m for p, m in kept.items())
-    assert _csv(out) == reference
+    assert csv_text(out) == csv_text(whole)
     with pytest.raises(SweepError, match="cut into chunks of 2 points.*give 2"):
         run_sweep(TINY, out, figures=False, chunk_size=3)
 
