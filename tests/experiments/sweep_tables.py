@@ -7,8 +7,9 @@ or were resumed). A different plan changes the shapes: a chunk of one seed share
 first layer is one GEMM x [W_1; ...; W_M]^T of width M H, a chunk of several seeds gives each
 member its own input and one product per member (:mod:`refchaos.ensemble.rules`). Whether the
 BLAS adds each column's terms in the same order for every width depends on its kernels (seen
-both ways on two x86 machines with the same OpenBLAS build), so across plans the tables agree
-to rounding only. A rounding error u |theta| ~ 1e-16 per step acts on the perturbed copies
+both ways: byte-identical tables on earlier CI machines, differences of 1e-9 relative in the
+copies' exponents on an AMD EPYC with OpenBLAS 0.3.31's Haswell kernels), so across plans the
+tables agree to rounding only. A rounding error u |theta| ~ 1e-16 per step acts on the perturbed copies
 like a perturbation of 1e-16 against their eps = 1e-8: ln d(t)/d(0) moves by ~u / eps, 1e-8
 relative, whatever the growth; the fitted slope over a window of >= 8 steps by less. 1e-6 leaves
 two decades of margin for the sums over N of a few hundred parameters; the training loss and
