@@ -34,7 +34,9 @@ initialisations.
 
 J25's robustness claims ("robust across ... architectures, activation functions, and
 regularization schemes") are the same sweep of another network: ``--model mlp:64-64`` (a deeper
-MLP), ``--activation sigmoid``, ``--weight-decay 1e-3`` (L2 in the GD step).
+MLP), ``--activation sigmoid``, ``--weight-decay 1e-3`` (L2 in the GD step), ``--model cnn``.
+``--init pytorch`` (or xavier, he) replaces J25's N(0, 1) weights: a departure from J25's
+recipe, for networks that do not train from N(0, 1); the table's setup line names it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from _claims import Claim, fmt, parser, write_report  # noqa: E402
 import numpy as np  # noqa: E402
 
 from refchaos import io  # noqa: E402
+from refchaos.nn.init import INIT_SCHEMES  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig, run_sweep  # noqa: E402
 from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, read_table,  # noqa: E402
                                         stored_sweep, summarise, table_row, theta_is_state)
@@ -79,6 +82,10 @@ def main(argv=None):
     p.add_argument("--model", default=None, help="model string (default J25's mlp:64)")
     p.add_argument("--activation", default=ACTIVATION, help=f"activation (default {ACTIVATION})")
     p.add_argument("--weight-decay", type=float, default=0.0, help="L2 weight decay of the GD step")
+    p.add_argument("--init", default=INIT, choices=INIT_SCHEMES,
+                   help=f"weight initialisation (default J25's {INIT!r}: N(0, --init-std), biases 0)")
+    p.add_argument("--init-std", type=float, default=INIT_STD,
+                   help=f"standard deviation of the 'normal' initialisation (default {INIT_STD:g})")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="points per ensemble chunk (default: from the memory available); the "
                         "unit an interrupted sweep reruns on resume")
@@ -99,9 +106,10 @@ def main(argv=None):
             params[key] = getattr(args, key)
     if args.model is not None:
         params["hidden"] = args.model
-    params.update(activation=args.activation, weight_decay=args.weight_decay)
+    params.update(activation=args.activation, weight_decay=args.weight_decay, init=args.init,
+                  init_std=args.init_std)
     base = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["hidden"],
-                     activation=args.activation, init=INIT, init_std=INIT_STD, batch_size=0,
+                     activation=args.activation, init=args.init, init_std=args.init_std, batch_size=0,
                      weight_decay=args.weight_decay,
                      epochs=params["epochs"], subset=params["subset"], seed=SEED,
                      measure=("loss", "accuracy"))
@@ -164,10 +172,17 @@ def statements(s, epochs, target):
 def describe(params, activation, weight_decay, target):
     """One line saying what ran."""
     return (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
-            f"{params['hidden']} {activation}, N(0, {INIT_STD:g}) weights, full-batch GD"
+            f"{params['hidden']} {activation}, {init_words(params)}, full-batch GD"
             f"{'' if not weight_decay else f' with weight decay {weight_decay:g}'}, "
             f"{params['epochs']} epochs, lrs {list(params['lrs'])}, {params['seeds']} initialisation(s) x "
             f"{params['copies']} copies, target {target:g}")
+
+
+def init_words(params):
+    """The initialisation in words: J25's N(0, std) weights, or another scheme of
+    :mod:`refchaos.nn.init` (a labelled departure from J25)."""
+    init, std = params.get("init", INIT), params.get("init_std", INIT_STD)
+    return f"N(0, {std:g}) weights" if init == "normal" else f"{init} initialisation"
 
 
 def finished_points(sweep_dir, sweep):
@@ -198,6 +213,7 @@ def report_finished(out, args, started, argv):
     base = sweep.base
     params = dict(dataset=base.dataset, hidden=base.model, lrs=list(sweep.lrs), seeds=len(complete),
                   copies=sweep.copies, epochs=base.epochs, subset=base.subset, target=sweep.target,
+                  init=base.init, init_std=base.init_std,
                   seeds_finished=complete, points_finished=len(points),
                   points_in_grid=len(sweep.points()))
     table = read_table(out / "finished_points.csv")  # the sweep's own reading of its rows

@@ -37,6 +37,8 @@ EXPECTED = {
     "J25-small-lr-slow", "J25-robustness", "J25-precedes-eos", "J25-estimators",
     # J25's open questions, answered by new experiments (not claims of J25)
     "J25-open-adaptive", "J25-open-batch", "J25-open-momentum", "J25-open-init",
+    # J25-robustness's CNN from another initialisation (a new experiment)
+    "J25-robust-cnn-init",
 }
 
 

@@ -152,3 +152,26 @@ def test_j25_finished_tests_the_initialisations_finished_at_every_lr(tmp_path, m
     assert script.main(["--finished", "--out", str(out)]) == 1
     assert not (out / "j25_lr_sweep_finished.json").exists()
     assert "no initialisation is finished at every lr" in capsys.readouterr().out
+
+
+def test_j25_sweep_init_option_reaches_the_sweep_and_its_setup_line(tmp_path, monkeypatch):
+    # --init replaces J25's N(0, 1) weights: the stored sweep trains from that scheme, the table's
+    # setup line names it (a labelled departure), and --finished reads it back from the sweep.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    script = load_script("j25_lr_sweep")
+    from refchaos.experiments.sweep import stored_sweep
+    runs = {}
+    for init in ("normal", "pytorch"):
+        out = tmp_path / init
+        argv = ["--quick", "--out", str(out), "--lrs", "1", "--copies", "1", "--epochs", "3"]
+        assert script.main(argv + (["--init", init] if init != "normal" else [])) == 0
+        assert stored_sweep(out / "sweep").base.init == init
+        runs[init] = json.loads((out / "j25_lr_sweep.json").read_text())
+    assert "N(0, 1) weights" in runs["normal"]["setup"]
+    assert "pytorch initialisation" in runs["pytorch"]["setup"] and "N(0" not in runs["pytorch"]["setup"]
+    assert runs["pytorch"]["parameters"]["init"] == "pytorch"
+    point = lambda init: json.loads(point_path(tmp_path / init / "sweep", 1.0, 0).read_text())  # noqa: E731
+    assert point("normal")["final_train_loss"] != point("pytorch")["final_train_loss"]
+    assert script.main(["--finished", "--out", str(tmp_path / "pytorch")]) == 0
+    fin = json.loads((tmp_path / "pytorch" / "j25_lr_sweep_finished.json").read_text())
+    assert "pytorch initialisation" in fin["setup"] and fin["parameters"]["init"] == "pytorch"
