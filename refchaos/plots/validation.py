@@ -144,10 +144,34 @@ def _j25_estimators(a, meta):
     return fig
 
 
+def _j25_copies_pooling(a, meta):
+    """j25_copies_pooling: each copy's log distance ratio against its tangent-map propagation
+    (top), the relative residual of the tangent map per step with the routing changes (bottom)."""
+    fig = Figure(figsize=(6.4, 5.0))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for m in range(a["distance"].shape[0]):
+        top.plot(np.log(a["distance"][m] / a["distance"][m, 0]), color=f"C{m}", label=f"copy {m}")
+        top.plot(np.log(a["distance_tangent"][m] / a["distance_tangent"][m, 0]), "--",
+                 color=f"C{m}", lw=0.8, label=f"copy {m}: tangent map Y(t) delta(0)")
+        t = np.arange(1, a["residual"].shape[1] + 1)
+        bottom.semilogy(t, np.maximum(a["residual"][m], 1e-18), ".", color=f"C{m}", ms=3)
+        hit = a["flips"][m] > 0
+        bottom.semilogy(t[hit], np.maximum(a["residual"][m][hit], 1e-18), "o", mfc="none",
+                        color=f"C{m}", ms=5)
+    top.set_ylabel("ln(|delta(t)|_1 / |delta(0)|_1)")
+    top.legend(fontsize=6)
+    bottom.axhline(meta["jump"], color="0.4", lw=0.8, ls=":")
+    bottom.set_ylabel("|r(t)|_1 / |delta(t)|_1\n(circled: routing differs)")
+    bottom.set_xlabel(f"full-batch GD step (lr {meta['lr']:g})")
+    fig.tight_layout()
+    return fig
+
+
 DRAWERS = {
     "h22_a8_distance": ("a8_distance.png", _a8_distance),
     "h22_c3_magnitude": ("c3_magnitude.png", _c3_magnitude),
     "h22_c4_float32": ("c4_float32.png", _c4_float32),
     "h22_released_counts": ("released_counts.png", _released_counts),
     "j25_estimators": ("j25_estimators.png", _j25_estimators),
+    "j25_copies_pooling": ("j25_copies_pooling.png", _j25_copies_pooling),
 }

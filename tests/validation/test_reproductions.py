@@ -11,6 +11,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from refchaos.experiments.sweep import point_path
@@ -33,6 +34,7 @@ SCRIPTS = {
     "h22_c4_float32": {0, 1},  # row 2 (eps 0.1 first order, eps 1 not) needs H22's lr and size
     "h22_released_counts": {0, 1},
     "j25_estimators": {0, 1},  # row 2 (the sweep's two estimates within 2x) fails by design
+    "j25_copies_pooling": {0, 1},  # row 2 needs a copy that grows by an e-fold
     "j25_precedes_eos": set(),  # at N(0, 1) the sharpness starts above 2/lr: decided at full size
     "j25_open_questions": set(),  # new experiments: the quick grid of 3 lrs is too coarse to decide
 }
@@ -175,3 +177,24 @@ def test_j25_sweep_init_option_reaches_the_sweep_and_its_setup_line(tmp_path, mo
     assert script.main(["--finished", "--out", str(tmp_path / "pytorch")]) == 0
     fin = json.loads((tmp_path / "pytorch" / "j25_lr_sweep_finished.json").read_text())
     assert "pytorch initialisation" in fin["setup"] and fin["parameters"]["init"] == "pytorch"
+
+
+def test_j25_copies_pooling_statements_fail_where_they_should():
+    # Synthetic per-step records of two copies over 4 steps: each statement turns False when its
+    # premise is broken (a jump without a routing difference, a smooth step off by 1e-5, growth
+    # that comes from smooth steps), and the first cannot hold vacuously (no jump at all).
+    script = load_script("j25_copies_pooling")
+    flips = np.zeros((3, 4, 2), dtype=np.int64)
+    dist = np.full((3, 5), 1e-8)
+    resid = np.full((3, 4), 1e-10)
+    resid[0, 2], flips[0, 2, 1] = 0.5, 1  # copy 0: a jump at step 2, with a routing change
+    dist[0, 3:] = 1e-8 * np.e ** 2  # ... that carries its two e-folds
+    holds = lambda r, f, d: [c.holds for c in script.statements(r, f, d)]  # noqa: E731
+    assert holds(resid, flips, dist) == [True, True, True]
+    no_route = flips.copy(); no_route[0, 2, 1] = 0
+    assert holds(resid, no_route, dist)[0] is False
+    assert holds(np.full((3, 4), 1e-10), flips, dist)[0] is False  # no jump: not vacuous
+    off = resid.copy(); off[1, 0] = 1e-5
+    assert holds(off, flips, dist)[1] is False
+    smooth_growth = dist.copy(); smooth_growth[1, 1:] = 1e-8 * np.e ** 1.5  # copy 1 grows smoothly
+    assert holds(resid, flips, smooth_growth)[2] is False
