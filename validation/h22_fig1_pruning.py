@@ -10,9 +10,14 @@ much better than their counterparts with negative pruning". This script trains a
 variants from the same theta(0) on the same batches (:func:`refchaos.experiments.run_prune`)
 and tests each statement on the final training-set loss:
 
-* chaotic / negative hurt:  final train loss of the variant > final train loss of SGD
+* chaotic / negative hurt:  final train loss of the variant > final train loss of SGD (or the
+  variant diverges)
 * positive has a small effect:  train-loss drop (step 0 -> end) >= SMALL_EFFECT x SGD's drop,
-  and final train loss below the negative-pruning variant's
+  and final train loss below the negative-pruning variant's, and no divergence
+
+A variant that diverges (the run records it and goes on with the others) is said so in its
+row; if SGD diverges, no statement holds. ``--resume`` continues a stopped run in ``--out``
+(finished variants are read, not rerun), and re-evaluates a finished one.
 
 Quick mode: the embedded digits (8x8), MLP 64-8-10 ReLU (610 parameters), batch 8, lr 0.1,
 100 steps (a few seconds). Full mode: H22's setup, USPS 16x16 standardised, MLP 256-20-10
@@ -22,7 +27,7 @@ shortens it). ``--dataset fashion-mnist`` uses Fashion-MNIST resized to 16x16 (H
 subsampled to 16 x 16 pixels"; the MLP is then 256-20-10 as on USPS).
 
     python validation/h22_fig1_pruning.py --quick
-    python validation/h22_fig1_pruning.py --data-dir ../shared/data [--steps 2000] [--model cnn]
+    python validation/h22_fig1_pruning.py --data-dir ../shared/data [--steps 2000] [--model cnn] [--resume]
 """
 
 from __future__ import annotations
@@ -65,8 +70,16 @@ def config(args):
                      extra={"resize": 16} if p["dataset"] == "fashion-mnist" else {})  # H22: 16 x 16
 
 
-def claims_from(table):
-    """Claim rows from prune.csv (dict variant -> columns)."""
+def claims_from(table, divergences=None):
+    """Claim rows from prune.csv (dict variant -> columns) and the run's ``divergences``
+    (variant -> {"step", "message"}; a variant that diverged is said so: it hurts training,
+    and it is not "only a small effect"; SGD diverging leaves nothing to compare with)."""
+    divergences = divergences or {}
+
+    def diverged(v):
+        d = divergences.get(v)
+        return f"; diverged at step {d['step']} ({d['message']})" if d else ""
+
     def loss_at(v, which):
         tl = table[v]["train_loss"]
         tl = tl[np.isfinite(tl)]
@@ -86,9 +99,12 @@ def claims_from(table):
             paper="H22 Fig. 1 / abstract: CGD without negative (chaotic) directions trains worse",
             measured=(f"train loss {fmt(lv)} vs SGD {fmt(sgd_final)}; test acc "
                       f"{fmt(last(v, 'test_accuracy'), 3)} vs {fmt(last('sgd', 'test_accuracy'), 3)}; "
-                      f"mean pruned {fmt(np.nanmean(table[v]['n_pruned']), 3)}"),
-            holds=bool(finite(lv, sgd_final) and lv > sgd_final),
-            criterion="final train loss of the variant > SGD's"))
+                      f"mean pruned {fmt(np.nanmean(table[v]['n_pruned']), 3)}"
+                      f"{diverged(v)}{diverged('sgd')}"),
+            holds=bool("sgd" not in divergences
+                       and (v in divergences or (finite(lv, sgd_final) and lv > sgd_final))),
+            criterion="final train loss of the variant > SGD's (or the variant diverges), SGD "
+                      "not diverged"))
     drop = loss_at("positive", "first") - loss_at("positive", "last")
     pos_final, neg_final = loss_at("positive", "last"), loss_at("negative", "last")
     rows.append(Claim(
@@ -100,11 +116,13 @@ def claims_from(table):
                   f"{fmt(last('positive', 'test_accuracy'), 3)} (SGD "
                   f"{fmt(last('sgd', 'test_accuracy'), 3)}, negative "
                   f"{fmt(last('negative', 'test_accuracy'), 3)}); mean pruned "
-                  f"{fmt(np.nanmean(table['positive']['n_pruned']), 3)}"),
-        holds=bool(finite(drop, sgd_drop, pos_final, neg_final) and sgd_drop > 0
+                  f"{fmt(np.nanmean(table['positive']['n_pruned']), 3)}"
+                  f"{diverged('positive')}{diverged('sgd')}"),
+        holds=bool(not ({"positive", "sgd"} & set(divergences))
+                   and finite(drop, sgd_drop, pos_final, neg_final) and sgd_drop > 0
                    and drop >= SMALL_EFFECT * sgd_drop and pos_final < neg_final),
-        criterion=(f"train-loss drop >= {SMALL_EFFECT} x SGD's drop and final train loss < "
-                   "the negative-pruning variant's")))
+        criterion=(f"no divergence, train-loss drop >= {SMALL_EFFECT} x SGD's drop and final "
+                   "train loss < the negative-pruning variant's")))
     return rows
 
 
@@ -115,13 +133,16 @@ def main(argv=None):
     p.add_argument("--model", default="mlp", choices=("mlp", "cnn"), help="full mode: H22's MLP or CNN")
     p.add_argument("--steps", type=int, default=None, help="override the number of steps")
     p.add_argument("--lr", type=float, default=None, help="override the learning rate")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out: finished variants are read, not rerun (a "
+                        "finished run is re-evaluated)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     cfg = config(args)
     out = Path(args.out)
-    summary = run_prune(cfg, out / "prune", progress=print)
+    summary = run_prune(cfg, out / "prune", progress=print, resume=args.resume)
     table = read_table(out / "prune" / "prune.csv")
-    claims = claims_from(table)
+    claims = claims_from(table, summary.get("divergences") or {})
     size = (f"{cfg.dataset}, {cfg.model} {cfg.activation}, N = {summary['num_params']}, batch "
             f"{cfg.batch_size}, lr {cfg.lr:g}, {summary['steps']} steps, seed {SEED}")
     write_report(out, NAME, claims, {"config": cfg.to_dict(), "small_effect": SMALL_EFFECT},

@@ -198,3 +198,21 @@ def test_j25_copies_pooling_statements_fail_where_they_should():
     assert holds(off, flips, dist)[1] is False
     smooth_growth = dist.copy(); smooth_growth[1, 1:] = 1e-8 * np.e ** 1.5  # copy 1 grows smoothly
     assert holds(resid, flips, smooth_growth)[2] is False
+
+
+def test_fig1_claims_say_a_diverged_variant_diverged():
+    # A variant that diverged (its last finite loss may look good) is reported as diverged:
+    # it counts as hurting training, never as "only a small effect"; SGD diverging voids both.
+    script = load_script("h22_fig1_pruning")
+    col = lambda *v: {"train_loss": np.array(v), "test_accuracy": np.array([0.5] * len(v)),  # noqa: E731
+                      "n_pruned": np.array([1.0] * len(v))}
+    table = {"sgd": col(2.3, 1.0), "chaotic": col(2.3, 2.0), "negative": col(2.3, 2.0),
+             "positive": col(2.3, 1.2)}
+    holds = lambda div: [c.holds for c in script.claims_from(table, div)]  # noqa: E731
+    assert holds({}) == [True, True, True]
+    div = {"step": 7, "message": "the loss 1e+09 exceeds max_loss = 1e+06"}
+    rows = script.claims_from(table, {"positive": div})
+    assert [c.holds for c in rows] == [True, True, False] and "diverged at step 7" in rows[2].measured
+    assert holds({"sgd": div}) == [False, False, False]
+    table["chaotic"] = col(2.3, 0.5)  # below SGD's final loss, but it diverged: hurts training
+    assert holds({"chaotic": div})[0] is True and holds({})[0] is False
