@@ -142,7 +142,7 @@ def main(argv=None):
     out = Path(args.out)
     summary = run_prune(cfg, out / "prune", progress=print, resume=args.resume)
     table = read_table(out / "prune" / "prune.csv")
-    claims = claims_from(table, summary.get("divergences") or {})
+    claims = claims_from(table, summary.get("divergences"))
     size = (f"{cfg.dataset}, {cfg.model} {cfg.activation}, N = {summary['num_params']}, batch "
             f"{cfg.batch_size}, lr {cfg.lr:g}, {summary['steps']} steps, seed {SEED}")
     write_report(out, NAME, claims, {"config": cfg.to_dict(), "small_effect": SMALL_EFFECT},

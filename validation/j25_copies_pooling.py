@@ -12,9 +12,10 @@ delta(t) = theta_copy(t) - theta_ref(t), into what the tangent map predicts and 
 
 (Eq. (8) of Herrmann et al. 2022 for SGD; H the Hessian of the mean loss, g its gradient). For a
 twice continuously differentiable loss the remainder is second order, |r| / |delta| = O(lr |delta|)
-(|delta| ~ 1e-8 at the start), plus the rounding of the difference of two gradients, u |g| / |H delta| <= 1e-6 at
-|delta| ~ 1e-8; so a relative residual |r|_1 / |delta|_1 above JUMP = 1e-2 is a step on which the
-step map is not differentiable along the segment from theta_ref to theta_copy. The only
+(|delta| ~ 1e-8 at the start), plus the rounding of the difference of two gradients,
+u |g| / |H delta| <= 1e-6 at |delta| ~ 1e-8; so a relative residual |r|_1 / |delta|_1 above
+JUMP = 1e-2 is a step on which the step map is not differentiable along the segment from
+theta_ref to theta_copy. The only
 non-differentiable operation of the network is the max-pool's selection (tanh, the convolutions,
 the Dense head and cross-entropy are smooth), so the script also records, per step and copy, how
 many pooling windows select a different input in the copy than in the reference (over the whole
@@ -80,7 +81,8 @@ def quick_model():
 
 
 def problem(params, data_dir):
-    """(model, theta0, x, y) of the run: the sweep's setup in full mode, the small CNN quick."""
+    """(model, theta0, x, y) of the run: the sweep's setup in full mode, the small CNN quick
+    (the config's model "cnn" only asks the loader for (B, 1, 8, 8) images there)."""
     cfg = RunConfig(dataset=params["dataset"], data_dir=data_dir, model="cnn", activation="tanh",
                     init="pytorch", batch_size=0, lr=params["lr"], epochs=params["epochs"],
                     subset=params["subset"], seed=SEED, measure=("loss",))
@@ -185,6 +187,8 @@ def main(argv=None):
     for key in ("lr", "epochs"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
+    if params["epochs"] < 1:
+        p.error(f"--epochs must be >= 1, got {params['epochs']}")
     model, theta0, x, y = problem(params, args.data_dir)
     resid, flips, dist, dist_lin = follow(model, theta0, x, y, params["lr"], params["epochs"])
     claims = statements(resid, flips, dist)

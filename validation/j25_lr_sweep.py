@@ -52,10 +52,10 @@ from _claims import Claim, fmt, parser, write_report  # noqa: E402
 import numpy as np  # noqa: E402
 
 from refchaos import io  # noqa: E402
-from refchaos.nn.init import INIT_SCHEMES  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig, run_sweep  # noqa: E402
 from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, read_table,  # noqa: E402
                                         stored_sweep, summarise, table_row, theta_is_state)
+from refchaos.nn.init import INIT_SCHEMES  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
 SEED = 0  # first initialisation; seeds are SEED, SEED + 1, ...

@@ -149,11 +149,11 @@ def _j25_copies_pooling(a, meta):
     (top), the relative residual of the tangent map per step with the routing changes (bottom)."""
     fig = Figure(figsize=(6.4, 5.0))
     top, bottom = fig.subplots(2, 1, sharex=True)
+    t = np.arange(1, a["residual"].shape[1] + 1)  # residual of step t -> t + 1, drawn at t + 1
     for m in range(a["distance"].shape[0]):
         top.plot(np.log(a["distance"][m] / a["distance"][m, 0]), color=f"C{m}", label=f"copy {m}")
         top.plot(np.log(a["distance_tangent"][m] / a["distance_tangent"][m, 0]), "--",
                  color=f"C{m}", lw=0.8, label=f"copy {m}: tangent map Y(t) delta(0)")
-        t = np.arange(1, a["residual"].shape[1] + 1)
         bottom.semilogy(t, np.maximum(a["residual"][m], 1e-18), ".", color=f"C{m}", ms=3)
         hit = a["flips"][m] > 0
         bottom.semilogy(t[hit], np.maximum(a["residual"][m][hit], 1e-18), "o", mfc="none",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refchaos.experiments.sweep import point_path
+from refchaos.experiments.sweep import point_path, stored_sweep
 from refchaos.plots import redraw
 
 VALIDATION = Path(__file__).resolve().parents[2] / "validation"
@@ -161,7 +161,6 @@ def test_j25_sweep_init_option_reaches_the_sweep_and_its_setup_line(tmp_path, mo
     # setup line names it (a labelled departure), and --finished reads it back from the sweep.
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     script = load_script("j25_lr_sweep")
-    from refchaos.experiments.sweep import stored_sweep
     runs = {}
     for init in ("normal", "pytorch"):
         out = tmp_path / init
