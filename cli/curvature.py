@@ -81,7 +81,7 @@ def load_model(path, model_string, activation, loss, x):
             raise ConfigError(f"--model {model_string!r}: give all sizes, e.g. mlp:256-20-10")
         model = rc.mlp(arg, activation=activation, loss=loss)
     else:
-        model = rc.cnn(arg, activation=activation, loss=loss, input_size=input_shape[-1])
+        model = rc.cnn(**arg, activation=activation, loss=loss, input_size=input_shape[-1])
     theta = np.concatenate([np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v,
                                        dtype=np.float64).reshape(-1) for v in obj.values()])
     if theta.shape != (model.num_params,):
@@ -125,7 +125,7 @@ def _report(exact, peers_out, k):
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.argument("batch_path", metavar="BATCH", type=click.Path(dir_okay=False))
 @click.option("--model", "model_string", default=None,
-              help="Network of a state-dict MODEL: mlp:IN-H-...-OUT or cnn[:C].")
+              help="Network of a state-dict MODEL: mlp:IN-H-...-OUT or cnn[:C][:avg].")
 @click.option("--activation", default="relu", help="Activation of a --model network.")
 @click.option("--loss", default="cross_entropy", type=click.Choice(["cross_entropy", "mse"]))
 @click.option("--top-k", default=5, type=click.IntRange(1), help="Largest eigenvalues to report.")

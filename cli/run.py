@@ -66,7 +66,7 @@ def _usage(err):
               show_default="$REFCHAOS_DATA, else ~/.cache/refchaos", help="Where the dataset files are.")
 @click.option("--subset", default=None, type=int, show_default="all",
               help="Train on a seeded subset of this many examples.")
-@click.option("--model", default=D.model, help="mlp:256-20-10, mlp:H1-H2 (hidden sizes only), cnn or cnn:C.")
+@click.option("--model", default=D.model, help="mlp:256-20-10, mlp:H1-H2 (hidden sizes only), cnn, cnn:C or cnn:C:avg (average pooling).")
 @click.option("--activation", default=D.activation, help="relu, tanh, ...")
 @click.option("--init", default=D.init, help="pytorch, normal, xavier or he.")
 @click.option("--init-std", default=D.init_std, type=float, help="Standard deviation of --init normal.")

@@ -37,7 +37,7 @@ def model_data_options(defaults):
                      show_default="$REFCHAOS_DATA, else ~/.cache/refchaos", help="Where the dataset files are."),
         click.option("--subset", default=d.subset, type=int, show_default="all" if d.subset is None else True,
                      help="Train on a seeded subset of this many examples."),
-        click.option("--model", default=d.model, help="mlp:256-20-10, mlp:H1-H2 (hidden sizes only), cnn or cnn:C."),
+        click.option("--model", default=d.model, help="mlp:256-20-10, mlp:H1-H2 (hidden sizes only), cnn, cnn:C or cnn:C:avg (average pooling)."),
         click.option("--activation", default=d.activation, help="relu, tanh, ..."),
         click.option("--init", default=d.init, help="pytorch, normal (N(0, std^2) weights, 0 biases), xavier or he."),
         click.option("--init-std", default=d.init_std, type=float, help="Standard deviation of --init normal."),

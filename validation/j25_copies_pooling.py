@@ -32,13 +32,27 @@ Y(t) delta(0). Statements tested (criteria fixed before the full run):
   reaches one e-fold, the increments of ln(|delta(t)|_1 / |delta(0)|_1) over its steps with
   |r| / |delta| > JUMP sum to at least half of its final value
 
-Quick mode: the embedded digits (8x8), a two-block max-pool CNN (conv 3x3 + tanh + 2x2 max-pool,
-4 channels each, Dense head; N = 358), lr 0.5, 60 epochs (seconds). Full mode: the sweep point
-lr 0.01 of row J25-robust-cnn-init (MNIST, 2,000 training images resized to 16x16, H22's CNN
-tanh, PyTorch's initialisation, 3 copies, eps 1e-8), 100 epochs.
+Control, ``--pool avg``: the same network with average pooling where H22 max-pool (model string
+``cnn:avg``; tanh and average pooling make every step map smooth). Its statements, fixed before
+the run:
 
-    python validation/j25_copies_pooling.py --quick
-    python validation/j25_copies_pooling.py --data-dir ../shared/data [--lr 0.01 --epochs 100]
+* with average pooling the copies never leave the tangent map: no copy-step has |r|_1 /
+  |delta|_1 > JUMP, and every copy-step taken within SMALL e-folds of the start has |r|_1 /
+  |delta|_1 < SMOOTH
+* with average pooling the copies grow as the tangent map: while a copy is within SMALL e-folds,
+  its ln(|delta(t)|_1 / |delta(0)|_1) and ln(|Y(t) delta(0)|_1 / |delta(0)|_1) differ by less
+  than TRACK = 1e-2. Argument: delta(t) - Y(t) delta(0) = sum_s Y(t, s + 1) r(s), each term at
+  most SMOOTH |delta(s)| grown by at most e^SMALL, so the relative gap is at most
+  T SMOOTH e^(2 SMALL) = 5.5e-3 over T = 100 steps (3.3e-3 over the quick run's 60).
+
+Quick mode: the embedded digits (8x8), a two-block max-pool CNN (conv 3x3 + tanh + 2x2 max-pool,
+4 channels each, Dense head; N = 358; ``--pool avg``: average pools), lr 0.5, 60 epochs
+(seconds). Full mode: the sweep point lr 0.01 of row J25-robust-cnn-init (MNIST, 2,000 training
+images resized to 16x16, H22's CNN tanh, PyTorch's initialisation, 3 copies, eps 1e-8), 100
+epochs.
+
+    python validation/j25_copies_pooling.py --quick [--pool avg]
+    python validation/j25_copies_pooling.py --data-dir ../shared/data [--lr 0.01 --epochs 100] [--pool avg]
 """
 
 from __future__ import annotations
@@ -59,6 +73,7 @@ from refchaos.experiments.setup import prepare  # noqa: E402
 from refchaos.lyapunov import weight_mask  # noqa: E402
 from refchaos.lyapunov.copies import perturbations  # noqa: E402
 from refchaos.nn import Conv2d, Dense, Elementwise, Flatten, MaxPool2d, Model  # noqa: E402
+from refchaos.nn.cnn import POOLS  # noqa: E402
 from refchaos.plots import validation as figure_data  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
@@ -68,27 +83,28 @@ COPIES = 3
 JUMP = 1e-2  # |r| / |delta| above this: the step is not differentiable along the segment
 SMOOTH = 1e-6  # |r| / |delta| below this: second order and rounding only (argued above)
 SMALL = 2.0  # ... while ln(|delta(t)| / |delta(0)|) < SMALL, where that argument holds
+TRACK = 1e-2  # avg-pool control: |ln copy growth - ln tangent growth| below this (argued above)
 QUICK = dict(dataset="digits", lr=0.5, epochs=60, subset=None)
 FULL = dict(dataset="mnist", lr=0.01, epochs=100, subset=2000)
 NAME = "j25_copies_pooling"
 
 
-def quick_model():
-    """Two max-pool blocks on (1, 8, 8) digits: 8 -> 4 -> 2, then a Dense head."""
-    return Model([Conv2d(1, 4, 3, padding=1), Elementwise("tanh"), MaxPool2d(2),
-                  Conv2d(4, 4, 3, padding=1), Elementwise("tanh"), MaxPool2d(2),
+def quick_model(pool="max"):
+    """Two pooling blocks on (1, 8, 8) digits: 8 -> 4 -> 2, then a Dense head."""
+    return Model([Conv2d(1, 4, 3, padding=1), Elementwise("tanh"), POOLS[pool](2),
+                  Conv2d(4, 4, 3, padding=1), Elementwise("tanh"), POOLS[pool](2),
                   Flatten(), Dense(16, 10)], "cross_entropy", (1, 8, 8))
 
 
-def problem(params, data_dir):
+def problem(params, data_dir, pool="max"):
     """(model, theta0, x, y) of the run: the sweep's setup in full mode, the small CNN quick
     (the config's model "cnn" only asks the loader for (B, 1, 8, 8) images there)."""
-    cfg = RunConfig(dataset=params["dataset"], data_dir=data_dir, model="cnn", activation="tanh",
+    cfg = RunConfig(dataset=params["dataset"], data_dir=data_dir, model=f"cnn:{pool}", activation="tanh",
                     init="pytorch", batch_size=0, lr=params["lr"], epochs=params["epochs"],
                     subset=params["subset"], seed=SEED, measure=("loss",))
     if params["dataset"] == "digits":
         x, y, _, _ = load_run_data(cfg, np)
-        model = quick_model()
+        model = quick_model(pool)
         return model, model.init(seed=SEED), x, y
     s = prepare(cfg)
     return s.model, s.theta0, s.x_train, s.y_train
@@ -177,10 +193,41 @@ def statements(resid, flips, dist):
     ]
 
 
+def control_statements(resid, dist, dist_lin):
+    """The two statements of the average-pool control (module docstring)."""
+    log_ratio = np.log(dist / dist[:, :1])
+    log_lin = np.log(dist_lin / dist_lin[:, :1])
+    small = log_ratio[:, :-1] < SMALL  # delta(t) at the step's start within SMALL e-folds
+    within = np.cumprod(np.concatenate([np.ones((len(dist), 1), bool), small], axis=1), axis=1) > 0
+    gap = np.where(within, np.abs(log_ratio - log_lin), 0.0).max(axis=1)  # per copy, up to SMALL
+    near = resid[small]
+    return [
+        Claim("with average pooling the copies never leave the tangent map",
+              "J25 estimators (row J25-estimators; new measurement, control)",
+              f"largest |r|/|delta| over all {resid.size} copy-steps {fmt(resid.max(), 3)}, over the "
+              f"{near.size} within {SMALL:g} e-folds of the start {fmt(near.max() if near.size else float('nan'), 3)}; "
+              f"median {fmt(float(np.median(resid)), 3)}",
+              bool(near.size > 0 and resid.max() <= JUMP and near.max() < SMOOTH),
+              f"no copy-step with |r|_1/|delta|_1 > {JUMP:g}, and |r|_1/|delta|_1 < {SMOOTH:g} at "
+              f"every copy-step while ln(|delta(t)|_1/|delta(0)|_1) < {SMALL:g}"),
+        Claim("with average pooling the copies grow as the tangent map",
+              "J25 estimators (row J25-estimators; new measurement, control)",
+              "final ln(|delta(T)|/|delta(0)|) per copy " + ", ".join(fmt(v, 4) for v in log_ratio[:, -1])
+              + "; tangent map ln(|Y(T) delta(0)|/|delta(0)|) "
+              + ", ".join(fmt(v, 4) for v in log_lin[:, -1])
+              + "; largest gap while within " + f"{SMALL:g} e-folds " + ", ".join(fmt(v, 3) for v in gap),
+              bool(np.all(gap < TRACK)),
+              f"|ln copy growth - ln tangent-map growth| < {TRACK:g} at every step while the copy "
+              f"is within {SMALL:g} e-folds"),
+    ]
+
+
 def main(argv=None):
     p = parser(__doc__, f"validation/results/{NAME}")
     p.add_argument("--lr", type=float, default=None, help="override the learning rate")
     p.add_argument("--epochs", type=int, default=None, help="override the number of epochs")
+    p.add_argument("--pool", choices=sorted(POOLS), default="max",
+                   help="max: H22's CNN (default); avg: the average-pool control")
     args = p.parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)
@@ -189,20 +236,22 @@ def main(argv=None):
             params[key] = getattr(args, key)
     if params["epochs"] < 1:
         p.error(f"--epochs must be >= 1, got {params['epochs']}")
-    model, theta0, x, y = problem(params, args.data_dir)
+    model, theta0, x, y = problem(params, args.data_dir, args.pool)
     resid, flips, dist, dist_lin = follow(model, theta0, x, y, params["lr"], params["epochs"])
-    claims = statements(resid, flips, dist)
+    claims = (statements(resid, flips, dist) if args.pool == "max"
+              else control_statements(resid, dist, dist_lin))
     figure_data.write(args.out, NAME, {"residual": resid, "flips": flips.sum(axis=2),
                                        "distance": dist, "distance_tangent": dist_lin},
-                      {"jump": JUMP, "lr": params["lr"]})
+                      {"jump": JUMP, "lr": params["lr"], "pool": args.pool})
+    pooling = {"max": "max-pool", "avg": "average-pool"}[args.pool]
     size = (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
-            f"{'cnn' if params['dataset'] != 'digits' else '2-block max-pool CNN'} tanh, "
+            f"{'cnn' + ('' if args.pool == 'max' else ':avg') if params['dataset'] != 'digits' else '2-block ' + pooling + ' CNN'} tanh, "
             f"N = {model.num_params}, PyTorch initialisation, full-batch GD, lr {params['lr']:g}, "
             f"{params['epochs']} epochs, {COPIES} copies, eps {EPS:g}, seed {SEED}")
     tangent_growth = np.log(dist_lin[:, -1] / dist_lin[:, 0])
     write_report(args.out, NAME, claims,
                  {**params, "copies": COPIES, "eps": EPS, "jump": JUMP, "smooth": SMOOTH,
-                  "small": SMALL, "seed": SEED},
+                  "small": SMALL, "track": TRACK, "pool": args.pool, "seed": SEED},
                  size, extra={"log_ratio_final": np.log(dist[:, -1] / dist[:, 0]).tolist(),
                               "tangent_log_growth_final": tangent_growth.tolist(),
                               "jump_steps": [[int(m), int(t)] for m, t in zip(*np.nonzero(resid > JUMP))]},

@@ -12,6 +12,8 @@ Model strings
                    input size of the dataset, the last its number of classes)
 ``mlp:20``         hidden sizes only: input and output sizes are taken from the dataset
 ``cnn`` / ``cnn:4`` the CNN of Herrmann et al. 2022 with base channels c (default 4)
+``cnn:avg`` / ``cnn:4:avg``  the same CNN with average pooling where H22 max-pool
+                   (``cnn:max`` is H22's; the pool name may come before or after C)
 
 Dataset defaults (``scaling="auto"``): digits, mnist, cifar10 in [0, 1]; usps and
 fashion-mnist standardised by the training set (Herrmann et al.), fashion-mnist and mnist
@@ -182,7 +184,8 @@ def _choice(option, value, choices):
 
 
 def parse_model_string(spec):
-    """("mlp", sizes) or ("cnn", channels) from a model string; raises ConfigError."""
+    """("mlp", sizes) or ("cnn", {"channels": C, "pool": P}) from a model string; raises
+    ConfigError."""
     kind, _, arg = str(spec).partition(":")
     if kind == "mlp":
         try:
@@ -196,14 +199,20 @@ def parse_model_string(spec):
             )
         return "mlp", sizes
     if kind == "cnn":
+        from ..nn.cnn import POOLS
+
+        parts = arg.split(":") if arg else []
+        pools = [p for p in parts if p in POOLS]
+        numbers = [p for p in parts if p not in POOLS]
         try:
-            channels = int(arg) if arg else 4
+            channels = int(numbers[0]) if numbers else 4
         except ValueError:
             channels = 0
-        if channels < 1:
-            raise ConfigError(f"--model {spec!r}: write cnn or cnn:C with C >= 1 base channels")
-        return "cnn", channels
-    raise ConfigError(f"--model {spec!r} is unknown; use mlp:256-20-10, mlp:20 or cnn[:C]")
+        if channels < 1 or len(numbers) > 1 or len(pools) > 1:
+            raise ConfigError(f"--model {spec!r}: write cnn, cnn:C with C >= 1 base channels, "
+                              f"and optionally the pooling :{' or :'.join(POOLS)} (e.g. cnn:4:avg)")
+        return "cnn", {"channels": channels, "pool": pools[0] if pools else "max"}
+    raise ConfigError(f"--model {spec!r} is unknown; use mlp:256-20-10, mlp:20 or cnn[:C][:avg]")
 
 
 def build_model(config, image_shape, num_classes):
@@ -215,7 +224,7 @@ def build_model(config, image_shape, num_classes):
         C, H, W = image_shape
         if C != 1 or H != W:
             raise ConfigError(f"--model cnn takes square 1-channel images, the data are {image_shape}")
-        return cnn(channels=arg, activation=config.activation, loss=config.loss,
+        return cnn(**arg, activation=config.activation, loss=config.loss,
                    input_size=H, num_classes=num_classes)
     n_in = math.prod(image_shape)
     sizes = arg if len(arg) >= 2 and arg[0] == n_in and arg[-1] == num_classes else [n_in, *arg, num_classes]

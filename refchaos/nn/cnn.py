@@ -20,6 +20,10 @@ head   Flatten, Dense(2c, 10)       10 logits               2c*10 + 10     = 90
 With c = 4 that is 1,158 parameters, the "about 1,158" of the paper's setup. theta is in the
 order of ``torch.cat([p.flatten() for p in net.parameters()])`` for the equivalent
 ``nn.Sequential``.
+
+``pool="avg"`` puts AvgPool2d(2) where H22 have MaxPool2d(2) (same shapes, same parameters):
+not H22's network, but with a smooth activation it makes the whole network smooth (max pooling
+is only piecewise linear), the control for experiments that ask what the max-pool's routing does.
 """
 
 from __future__ import annotations
@@ -29,14 +33,16 @@ from .dense import Dense
 from .elementwise import Elementwise
 from .flatten import Flatten
 from .model import Model
-from .pool import MaxPool2d
+from .pool import AvgPool2d, MaxPool2d
 
 KERNEL = 3  # 3x3 convolutions throughout.
 PADDING = 1  # "same" padding for a 3x3 kernel at stride 1.
-POOL = 2  # 2x2 max pooling, stride 2.
+POOL = 2  # 2x2 pooling, stride 2.
+POOLS = {"max": MaxPool2d, "avg": AvgPool2d}  # H22 use "max"
 
 
-def cnn(channels=4, activation="relu", loss="cross_entropy", input_size=16, num_classes=10):
+def cnn(channels=4, activation="relu", loss="cross_entropy", input_size=16, num_classes=10,
+        pool="max"):
     """H22's CNN on (B, 1, input_size, input_size) images; see the module's layer table.
 
     Parameters
@@ -46,17 +52,21 @@ def cnn(channels=4, activation="relu", loss="cross_entropy", input_size=16, num_
     input_size : int
         Side of the square single-channel input; after four pools the head sees
         2c x (input_size // 16)^2 features (the Dense layer adapts; 16 gives 2c).
+    pool : {"max", "avg"}
+        The 2x2 pooling of every block: H22's max pooling, or average pooling (see above).
     """
     c = int(channels)
     if c < 1:
         raise ValueError(f"cnn needs channels >= 1, got {channels}")
+    if pool not in POOLS:
+        raise ValueError(f"cnn pool {pool!r} is unknown; use one of {', '.join(POOLS)}")
     widths = [1, c, c, 2 * c, 2 * c]
     layers = []
     for c_in, c_out in zip(widths[:-1], widths[1:]):
         layers += [
             Conv2d(c_in, c_out, KERNEL, stride=1, padding=PADDING),
             Elementwise(activation),
-            MaxPool2d(POOL),
+            POOLS[pool](POOL),
         ]
     side = int(input_size)
     for _ in range(4):

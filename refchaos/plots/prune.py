@@ -1,7 +1,9 @@
 """Figures of a pruning directory (H22 Figs. 1 and 2), redrawn from prune.csv and summary.json.
 
 ``figures/prune.png``   train and test loss and accuracy of every variant against the step
-                        (H22 Fig. 1: SGD against CGD pruning each part of the spectrum).
+                        (H22 Fig. 1: SGD against CGD pruning each part of the spectrum); a
+                        variant that diverged (``summary["divergences"]``) ends with a dotted
+                        vertical line at its divergence step, named in the legend.
 ``figures/counts.png``  negative, positive and chaotic Hessian eigenvalue counts over training
                         for every variant that reports them, and the directions CGD pruned
                         per step (H22 Fig. 2).
@@ -36,11 +38,16 @@ def _curves(table, summary):
     axes = fig.subplots(2, 2, sharex=True)
     panels = [("train_loss", "train loss"), ("train_accuracy", "train accuracy"),
               ("test_loss", "test loss"), ("test_accuracy", "test accuracy")]
+    diverged = summary.get("divergences") or {}
     for ax, (col, label) in zip(axes.flat, panels):
         for variant, cols in table.items():
             ok = np.isfinite(cols[col])
+            name = _label(variant)
+            if variant in diverged:
+                name += f" (diverged at step {diverged[variant]['step']})"
+                ax.axvline(diverged[variant]["step"], color=COLORS.get(variant), ls=":", lw=0.8)
             ax.plot(cols["step"][ok], cols[col][ok], "-", marker=".", ms=3,
-                    color=COLORS.get(variant), label=_label(variant))
+                    color=COLORS.get(variant), label=name)
         ax.set_ylabel(label)
     for ax in axes[1]:
         ax.set_xlabel("step")

@@ -163,6 +163,8 @@ def _j25_copies_pooling(a, meta):
     bottom.axhline(meta["jump"], color="0.4", lw=0.8, ls=":")
     bottom.set_ylabel("|r(t)|_1 / |delta(t)|_1\n(circled: routing differs)")
     bottom.set_xlabel(f"full-batch GD step (lr {meta['lr']:g})")
+    if meta.get("pool", "max") != "max":  # the average-pool control (no routing to circle)
+        top.set_title(f"{meta['pool']} pooling", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -66,6 +66,23 @@ def test_files_and_summary(pruned):
     np.testing.assert_array_equal(evals, [0, 4, 8])
 
 
+def test_prune_figure_marks_a_divergence(pruned):
+    # A diverged variant's curve stops at its last evaluation; the figure says where it diverged
+    from refchaos.plots.prune import _curves
+
+    _, summary, table = pruned
+    doc = {**summary, "divergences": {"positive": {"step": 7, "message": "the loss 1e+09 exceeds"}}}
+    fig = _curves(table, doc)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "CGD, pruning positive (diverged at step 7)" in labels
+    assert "SGD" in labels and not any("diverged" in t for t in labels if "positive" not in t)
+    for ax in fig.axes:  # one vertical line per panel, at the divergence step
+        assert [tuple(line.get_xdata()) for line in ax.lines if len(set(line.get_xdata())) == 1
+                and len(line.get_xdata()) == 2] == [(7, 7)]
+    plain = _curves(table, summary)
+    assert not any("diverged" in t.get_text() for t in plain.axes[0].get_legend().get_texts())
+
+
 def test_unknown_variant_is_named(tmp_path):
     with pytest.raises(ConfigError, match="'zero'"):
         run_prune(TINY, tmp_path / "x", variants=("sgd", "zero"))

@@ -93,6 +93,15 @@ def test_h22_cnn_has_1158_parameters_and_the_published_layers():
         cnn(input_size=8)
 
 
+def test_cnn_with_average_pooling_keeps_the_shapes_and_parameters():
+    """pool="avg": AvgPool2d(2) in each of H22's four places, nothing else changed."""
+    model = cnn(pool="avg")
+    assert [l.kind for l in model.layers] == ["conv2d", "activation", "avgpool2d"] * 4 + ["flatten", "dense"]
+    assert model.num_params == 1158 and model.in_shapes == cnn().in_shapes
+    with pytest.raises(ValueError, match="pool 'min' is unknown"):
+        cnn(pool="min")
+
+
 def test_h22_cnn_hessian_on_usps_matches_jax(usps_head):
     """The exact Hessian (1,158 x 1,158) at batch 8 on real USPS digits, against JAX."""
     model = cnn()
@@ -111,6 +120,7 @@ def test_h22_cnn_hessian_on_usps_matches_jax(usps_head):
 # ----- PyTorch: theta order, forward, loss, gradient ------------------------------------------------
 TORCH_MODELS = {
     "h22-cnn": lambda: cnn(),
+    "h22-cnn-avgpool-tanh": lambda: cnn(channels=2, activation="tanh", pool="avg"),
     "avgpool-strided-tanh": lambda: rc.sequential(
         [{"kind": "conv2d", "in_channels": 2, "out_channels": 3, "kernel_size": [3, 2],
           "stride": [2, 1], "padding": [1, 0]},
@@ -221,6 +231,22 @@ def test_random_cnns_match_jax(case):
 
 
 # ----- backends, builders, specs --------------------------------------------------------------------
+def test_average_pool_cnn_hessian_matches_jax():
+    """The avg-pool CNN (tanh, c = 2, N = 352) against JAX: the exact Hessian and an HVP."""
+    model = cnn(channels=2, activation="tanh", pool="avg")
+    rng = np.random.default_rng(7)
+    B = 4
+    theta = to_host(model.init(seed=3, scheme="pytorch"))
+    x, y = rng.normal(size=(B, 1, 16, 16)), rng.integers(0, 10, size=B)
+    v = rng.normal(size=model.num_params)
+    L, g, H, _ = jax_derivatives(model, theta, x, y, jit=True)
+    rtol = rtol_for(accumulation_length(model, B) + model.num_params)  # + N: the sum in H @ v
+    assert abs(to_float(model.loss(theta, x, y)) - float(L)) <= rtol * abs(float(L))
+    assert_normwise_close(model.grad(theta, x, y), np.asarray(g), rtol, "grad")
+    assert_normwise_close(model.hessian(theta, x, y), np.asarray(H), rtol, "Hessian")
+    assert_normwise_close(model.hvp(theta, x, y, v), np.asarray(H) @ v, rtol, "hvp")
+
+
 def test_cnn_derivatives_agree_across_backends(xp):
     model = cnn(channels=2, activation="tanh")
     rng = np.random.default_rng(3)

@@ -199,6 +199,39 @@ def test_j25_copies_pooling_statements_fail_where_they_should():
     assert holds(resid, flips, smooth_growth)[2] is False
 
 
+def test_j25_copies_pooling_average_pool_control_quick(tmp_path, monkeypatch):
+    # --pool avg: the control's two statements hold at the quick size and the setup says so
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    script = load_script("j25_copies_pooling")
+    assert script.main(["--quick", "--pool", "avg", "--out", str(tmp_path)]) == 0
+    rep = json.loads((tmp_path / "j25_copies_pooling.json").read_text())
+    assert [c["holds"] for c in rep["claims"]] == [True, True]
+    assert "average-pool CNN" in rep["setup"] and rep["parameters"]["pool"] == "avg"
+
+
+def test_j25_copies_pooling_control_fails_where_it_should():
+    # The average-pool control on synthetic records of two copies over 4 steps: a step off the
+    # tangent map, a smooth step off by 1e-5, or copies that part from their tangent-map
+    # propagation each turn a statement False; a jump counts also after the copy has left
+    # SMALL e-folds, where the smooth bound is no longer asked.
+    script = load_script("j25_copies_pooling")
+    resid = np.full((2, 4), 1e-10)
+    dist = np.full((2, 5), 1e-8) * np.exp(0.1 * np.arange(5))
+    holds = lambda r, d, dl: [c.holds for c in script.control_statements(r, d, dl)]  # noqa: E731
+    assert holds(resid, dist, dist.copy()) == [True, True]
+    jump = resid.copy(); jump[1, 3] = 0.5
+    assert holds(jump, dist, dist.copy())[0] is False
+    off = resid.copy(); off[0, 1] = 1e-5
+    assert holds(off, dist, dist.copy())[0] is False
+    parted = dist.copy(); parted[1, 2:] *= np.exp(0.02)  # copy 1 gains 0.02 e-folds the map lacks
+    assert holds(resid, parted, dist)[1] is False
+    far = dist.copy(); far[:, 1:] *= np.e ** 3  # both copies beyond SMALL after one step
+    late = resid.copy(); late[:, 1:] = 1e-4  # second order there: allowed
+    assert holds(late, far, far.copy())[0] is True
+    late[0, 3] = 0.5
+    assert holds(late, far, far.copy())[0] is False
+
+
 def test_fig1_claims_say_a_diverged_variant_diverged():
     # A variant that diverged (its last finite loss may look good) is reported as diverged:
     # it counts as hurting training, never as "only a small effect"; SGD diverging voids both.
