@@ -39,6 +39,7 @@ EXPECTED = {
     "J25-open-adaptive", "J25-open-batch", "J25-open-momentum", "J25-open-init",
     # J25-robustness's CNN from another initialisation (a new experiment)
     "J25-robust-cnn-init",
+    "J25-robust-cnn-avgpool",
 }
 
 
