@@ -38,18 +38,34 @@ def test_every_option_shows_its_default():
 @pytest.mark.parametrize("args, option", [
     (["--model", "resnet:50"], "--model"),
     (["--model", "mlp:0"], "--model"),
+    (["--model", "cnn:4:min"], "--model"),
     (["--lr", "0"], "--lr"),
     (["--lr", "-0.5"], "--lr"),
     (["--subset", "50", "--batch-size", "64"], "--batch-size"),
     (["--measure", "loss,entropy"], "--measure"),
     (["--dataset", "imagenet"], "--dataset"),
-], ids=["model", "mlp0", "lr0", "lr-neg", "batch", "measure", "dataset"])
+], ids=["model", "mlp0", "cnn-pool", "lr0", "lr-neg", "batch", "measure", "dataset"])
 def test_bad_options_fail_before_any_file(tmp_path, args, option):
     out = tmp_path / "out"
     result = _invoke(*args, "--out", out, "--quiet")
     assert result.exit_code == 2, result.output
     assert option in result.output
     assert not out.exists()
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "usps").is_dir(), reason="no USPS files")
+def test_average_pool_cnn_runs_from_the_command_line(tmp_path):
+    # --model cnn:avg reaches the run: the network written to config.json has four average pools
+    import json
+
+    out = tmp_path / "r"
+    result = _invoke("--dataset", "usps", "--data-dir", ROOT.parent / "shared" / "data", "--subset", 32,
+                     "--model", "cnn:2:avg", "--batch-size", 8, "--epochs", 1, "--lr", 0.1,
+                     "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    spec = json.loads((out / "config.json").read_text())["model"]  # the network's layer spec
+    assert [layer["kind"] for layer in spec["layers"]].count("avgpool2d") == 4
+    assert "maxpool2d" not in [layer["kind"] for layer in spec["layers"]]
 
 
 def test_cupy_without_gpu_is_one_clear_usage_error(tmp_path):
