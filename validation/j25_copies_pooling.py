@@ -243,9 +243,10 @@ def main(argv=None):
     figure_data.write(args.out, NAME, {"residual": resid, "flips": flips.sum(axis=2),
                                        "distance": dist, "distance_tangent": dist_lin},
                       {"jump": JUMP, "lr": params["lr"], "pool": args.pool})
-    pooling = {"max": "max-pool", "avg": "average-pool"}[args.pool]
+    network = ({"max": "cnn", "avg": "cnn:avg"} if params["dataset"] != "digits"
+               else {"max": "2-block max-pool CNN", "avg": "2-block average-pool CNN"})[args.pool]
     size = (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
-            f"{'cnn' + ('' if args.pool == 'max' else ':avg') if params['dataset'] != 'digits' else '2-block ' + pooling + ' CNN'} tanh, "
+            f"{network} tanh, "
             f"N = {model.num_params}, PyTorch initialisation, full-batch GD, lr {params['lr']:g}, "
             f"{params['epochs']} epochs, {COPIES} copies, eps {EPS:g}, seed {SEED}")
     tangent_growth = np.log(dist_lin[:, -1] / dist_lin[:, 0])

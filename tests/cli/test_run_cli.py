@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -56,8 +57,6 @@ def test_bad_options_fail_before_any_file(tmp_path, args, option):
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "data" / "usps").is_dir(), reason="no USPS files")
 def test_average_pool_cnn_runs_from_the_command_line(tmp_path):
     # --model cnn:avg reaches the run: the network written to config.json has four average pools
-    import json
-
     out = tmp_path / "r"
     result = _invoke("--dataset", "usps", "--data-dir", ROOT.parent / "shared" / "data", "--subset", 32,
                      "--model", "cnn:2:avg", "--batch-size", 8, "--epochs", 1, "--lr", 0.1,
