@@ -23,14 +23,17 @@ training images (``--subset`` to use fewer; ``--workers`` processes). The table 
 
     python validation/j25_lr_sweep.py --quick
     python validation/j25_lr_sweep.py --data-dir ../shared/data [--subset 5000 --lrs 0.1,1,5,20 --seeds 1 --copies 2]
-    python validation/j25_lr_sweep.py --finished --out <dir>
+    python validation/j25_lr_sweep.py --finished --out <dir> [--target 0.8]
 
 A sweep of all 60,000 images takes hours; it is resumable (the same command continues it,
 skipping finished chunks). ``--finished`` runs nothing: it reads the sweep stored in ``--out``
 and writes ``j25_lr_sweep_finished.{csv,md,json}`` there, the same statements tested on the
 initialisations finished at every learning rate so far (their points listed in
 ``finished_points.csv``), so an unfinished run still gives a complete-grid result on fewer
-initialisations.
+initialisations. With ``--target`` it reads the stored sweep at another target accuracy: every
+point's training time is taken again from its stored test-accuracy curve (the rule of the run,
+first epoch >= target), and the files are named ``..._target<T>`` beside those of the run's own
+target; nothing is retrained.
 
 J25's robustness claims ("robust across ... architectures, activation functions, and
 regularization schemes") are the same sweep of another network: ``--model mlp:64-64`` (a deeper
@@ -44,6 +47,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
@@ -54,7 +58,8 @@ import numpy as np  # noqa: E402
 from refchaos import io  # noqa: E402
 from refchaos.experiments import RunConfig, SweepConfig, run_sweep  # noqa: E402
 from refchaos.experiments.sweep import (CSV_COLUMNS, J25_LRS, point_path, read_table,  # noqa: E402
-                                        stored_sweep, summarise, table_row, theta_is_state)
+                                        stored_sweep, summarise, table_row, theta_is_state,
+                                        time_to_target)
 from refchaos.nn.init import INIT_SCHEMES  # noqa: E402
 
 # ----- parameters (one place) ---------------------------------------------------------------
@@ -89,8 +94,9 @@ def main(argv=None):
     p.add_argument("--chunk-size", type=int, default=None,
                    help="points per ensemble chunk (default: from the memory available); the "
                         "unit an interrupted sweep reruns on resume")
-    p.add_argument("--target", type=float, default=TARGET,
-                   help=f"test accuracy that ends the training time (default {TARGET})")
+    p.add_argument("--target", type=float, default=None,
+                   help=f"test accuracy that ends the training time (default {TARGET}; with "
+                        "--finished, the stored sweep's own target)")
     p.add_argument("--finished", action="store_true",
                    help="run nothing: test the statements on the initialisations finished at "
                         "every lr of the sweep stored in --out")
@@ -98,6 +104,8 @@ def main(argv=None):
     started = time.perf_counter()
     if args.finished:
         return report_finished(Path(args.out), args, started, argv)
+    if args.target is None:
+        args.target = TARGET
     params = dict(QUICK if args.quick else FULL, target=args.target)
     if args.lrs is not None:
         params["lrs"] = tuple(float(v) for v in args.lrs.split(","))
@@ -196,14 +204,27 @@ def finished_points(sweep_dir, sweep):
 
 def report_finished(out, args, started, argv):
     """``--finished``: the statements on the initialisations finished at every lr of the sweep
-    in ``out``/sweep; writes j25_lr_sweep_finished.* and finished_points.csv into ``out``."""
-    sweep = stored_sweep(out / "sweep")
+    in ``out``/sweep; writes j25_lr_sweep_finished.* and finished_points.csv into ``out``.
+    With a ``--target`` other than the sweep's, every training time is read again from the
+    stored test-accuracy curves and the files carry the suffix ``_target<T>``."""
+    stored = stored_sweep(out / "sweep")
+    target = stored.target if args.target is None else args.target
+    if not 0 < target <= 1:
+        print(f"--target is a test accuracy in (0, 1], got {target}", file=sys.stderr)
+        return 2
+    sweep = replace(stored, target=target)
+    suffix = "" if target == stored.target else f"_target{target:g}"
     points, complete = finished_points(out / "sweep", sweep)
     print(f"{len(points)} of {len(sweep.points())} points finished; initialisations finished at "
           f"every lr: {complete or 'none'}")
+    if suffix:
+        print(f"training times read again at target {target:g} from the stored curves "
+              f"(the sweep ran with target {stored.target:g})")
+        points = {key: dict(r, training_time=time_to_target(r["curves"]["test_accuracy"], target))
+                  for key, r in points.items()}
     rows = [points[(lr, seed)] for lr, seed in sorted(points)]
     stateless = theta_is_state(sweep)
-    io.atomic_write_csv(out / "finished_points.csv",
+    io.atomic_write_csv(out / f"finished_points{suffix}.csv",
                         [table_row(r, stateless) + [r.get("wall_s")] for r in rows],
                         header=CSV_COLUMNS + ("wall_s",))
     if not complete:
@@ -212,23 +233,26 @@ def report_finished(out, args, started, argv):
     done = [points[(lr, seed)] for lr in sweep.lrs for seed in complete]
     base = sweep.base
     params = dict(dataset=base.dataset, hidden=base.model, lrs=list(sweep.lrs), seeds=len(complete),
-                  copies=sweep.copies, epochs=base.epochs, subset=base.subset, target=sweep.target,
-                  init=base.init, init_std=base.init_std,
+                  copies=sweep.copies, epochs=base.epochs, subset=base.subset, target=target,
+                  target_of_the_run=stored.target, init=base.init, init_std=base.init_std,
                   seeds_finished=complete, points_finished=len(points),
                   points_in_grid=len(sweep.points()))
-    table = read_table(out / "finished_points.csv")  # the sweep's own reading of its rows
+    table = read_table(out / f"finished_points{suffix}.csv")  # the sweep's own reading of its rows
     keep = np.isin(table["seed"], complete)
     s = summarise({c: v[keep] for c, v in table.items()}, sweep)
-    claims = statements(s, base.epochs, sweep.target)
+    claims = statements(s, base.epochs, target)
     wall = [r["wall_s"] for r in rows if r.get("wall_s") is not None]
-    setup = (describe(params, base.activation, base.weight_decay, sweep.target)
+    setup = (describe(params, base.activation, base.weight_decay, target)
+             + ("" if not suffix else f" (read from the stored curves; the sweep ran with "
+                f"target {stored.target:g})")
              + f"; seeds {complete} of {list(sweep.seeds)} finished at every lr "
              f"({len(points)} of {len(sweep.points())} points, {sum(wall) / 3600:.2f} h of point "
              "wall time)")
-    write_report(out, NAME + "_finished", claims, params, setup,
+    write_report(out, NAME + "_finished" + suffix, claims, params, setup,
                  extra={"sweep_summary": {k: v for k, v in s.items() if k != "config"}},
                  started=started, argv=argv, script=NAME)
-    io.atomic_write_text(out / f"{NAME}_finished_per_lr.md", per_lr_markdown(s, done, complete))
+    io.atomic_write_text(out / f"{NAME}_finished{suffix}_per_lr.md",
+                         per_lr_markdown(s, done, complete))
     return 0
 
 

@@ -52,7 +52,7 @@ from ..lyapunov.copies import check_start, fit_distances, perturbations
 from .config import build_optimizer
 from .divergence import DEFAULT_POLICY, DivergencePolicy
 from .setup import evaluate, prepare
-from .sweep import SweepConfig, copies_fields
+from .sweep import SweepConfig, copies_fields, time_to_target
 
 NON_FINITE_ONLY = DivergencePolicy(max_loss=math.inf, max_param_norm=math.inf)  # mask only NaN/inf
 SAMPLE_BLOCK = 1000  # Samples per block of the passes: bounded memory (60,000 MNIST images in
@@ -291,8 +291,7 @@ def _result(lr, seed, rec, base, sweep):
     acc, loss = list(rec["test_acc"]), list(rec["train_loss"])
     acc += [math.nan] * (epochs + 1 - len(acc))
     loss += [math.nan] * (epochs + 1 - len(loss))
-    reached = [e for e, a in enumerate(acc) if a >= sweep.target]
-    train = {"training_time": float(reached[0]) if reached else math.nan,
+    train = {"training_time": time_to_target(acc, sweep.target),
              "diverged": rec["diverged_epoch"] > 0, "diverged_epoch": rec["diverged_epoch"],
              "divergence": rec["divergence"]}
     curves = {"test_accuracy": acc, "train_loss": loss, "log_ratio": copies.pop("log_ratio"),

@@ -177,11 +177,16 @@ def train_with_time(setup, target, tick=None):
     pad = epochs + 1 - len(test_acc)
     test_acc += [math.nan] * pad
     train_loss += [math.nan] * pad
-    reached = [e for e, a in enumerate(test_acc) if a >= target]
     return {"test_accuracy": test_acc, "train_loss": train_loss,
-            "training_time": float(reached[0]) if reached else math.nan,
+            "training_time": time_to_target(test_acc, target),
             "diverged": diverged_epoch > 0, "diverged_epoch": diverged_epoch,
             "divergence": None if divergence is None else divergence.to_dict()}
+
+
+def time_to_target(test_accuracy, target):
+    """Training time: the first epoch whose test accuracy is >= ``target`` (epoch 0 is
+    theta(0)); NaN if none is (a diverged run's padded NaN epochs never are)."""
+    return next((float(e) for e, a in enumerate(test_accuracy) if a >= target), math.nan)
 
 
 def copies_fields(cop):

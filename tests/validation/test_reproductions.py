@@ -156,6 +156,32 @@ def test_j25_finished_tests_the_initialisations_finished_at_every_lr(tmp_path, m
     assert "no initialisation is finished at every lr" in capsys.readouterr().out
 
 
+def test_j25_finished_at_another_target_equals_a_sweep_run_at_that_target(tmp_path, monkeypatch):
+    # --finished --target T reads the stored curves again: its training times and statements
+    # equal those of the same sweep run with target T, and the run's own files are untouched.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    script = load_script("j25_lr_sweep")
+    grid = ["--quick", "--seeds", "1", "--lrs", "1,2.5"]
+    assert script.main(grid + ["--out", str(tmp_path / "at09")]) == 0
+    assert script.main(grid + ["--target", "0.8", "--out", str(tmp_path / "at08")]) == 0
+    own = (tmp_path / "at09" / "j25_lr_sweep.json").read_text()
+    assert script.main(["--finished", "--target", "0.8", "--out", str(tmp_path / "at09")]) == 0
+    read = json.loads((tmp_path / "at09" / "j25_lr_sweep_finished_target0.8.json").read_text())
+    ran = json.loads((tmp_path / "at08" / "j25_lr_sweep.json").read_text())
+    assert [c["measured"] for c in read["claims"]] == [c["measured"] for c in ran["claims"]]
+    assert read["parameters"]["target"] == 0.8 and read["parameters"]["target_of_the_run"] == 0.9
+    assert "the sweep ran with target 0.9" in read["setup"]
+    times = lambda path: [r["training_time"] for r in csv.DictReader(open(path, encoding="utf-8"))]  # noqa: E731
+    assert (times(tmp_path / "at09" / "finished_points_target0.8.csv")
+            == times(tmp_path / "at08" / "sweep" / "sweep.csv"))
+    assert times(tmp_path / "at08" / "sweep" / "sweep.csv") != times(tmp_path / "at09" / "sweep" / "sweep.csv")
+    assert (tmp_path / "at09" / "j25_lr_sweep.json").read_text() == own
+    assert not (tmp_path / "at09" / "finished_points.csv").exists()
+    # a target that is not an accuracy is refused before anything is written
+    assert script.main(["--finished", "--target", "1.5", "--out", str(tmp_path / "at09")]) == 2
+    assert not list((tmp_path / "at09").glob("*target1.5*"))
+
+
 def test_j25_sweep_init_option_reaches_the_sweep_and_its_setup_line(tmp_path, monkeypatch):
     # --init replaces J25's N(0, 1) weights: the stored sweep trains from that scheme, the table's
     # setup line names it (a labelled departure), and --finished reads it back from the sweep.
