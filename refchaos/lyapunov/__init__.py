@@ -11,6 +11,7 @@ analysis and the expected distance between initialisations.
 * :mod:`.matrix`         finite-time Lyapunov matrix (Eq. (3)) and its eigenvectors
 * :mod:`.subspaces`      finite-time chaotic / non-chaotic subspaces (H22 Sec. 4.2) and their overlap
 * :mod:`.maxexp`         maximum exponent by one tangent vector
+* :mod:`.singular`       largest singular values of Y(T) (Eq. (3)) without forming it, by the adjoint
 * :mod:`.integrator`     resumable integrators (checkpoint and resume bitwise)
 """
 
@@ -37,6 +38,7 @@ from .integrator import Integrator
 from .maxexp import MaxExponentIntegrator, MaxExponentRun, max_exponent
 from .qr import QRAccumulator
 from .spectrum import SpectrumError, SpectrumHistory, spectrum
+from .singular import AdjointError, TopSingular, top_singular_values
 from .tangent import (
     SpectrumIntegrator,
     SpectrumRun,
@@ -60,4 +62,5 @@ __all__ = [
     "SpectrumRun", "Integrator", "MaxExponentIntegrator", "SpectrumIntegrator",
     "TangentMatrixIntegrator", "FiniteTimeSubspaces", "finite_time_subspaces", "SubspaceOverlap",
     "subspace_overlap", "subspace_similarity", "random_similarity",
+    "top_singular_values", "TopSingular", "AdjointError",
 ]

@@ -120,6 +120,12 @@ class SGD(Stepper):
             raise ValueError("Nesterov momentum requires momentum > 0 and dampening 0 (as torch.optim.SGD)")
         self.buffers = ("v",) if self.momentum != 0.0 else ()
 
+    @property
+    def symmetric_tangent(self):
+        """Without momentum J = I - eta (H + omega I) (Eq. (8), beta = 0) is symmetric, H being a
+        Hessian; the 2N momentum map is not."""
+        return self.momentum == 0.0
+
     def __repr__(self):
         extra = ""
         if self.dampening != 0.0:

@@ -74,15 +74,18 @@ def get_optimizer(name, *args, **kwargs):
 class Stepper:
     """Base of every optimizer: ``step``, ``tangent_step`` and checkpoints from two methods.
 
-    Subclasses set ``buffers`` (state field names in tangent-row order, after theta) and
+    Subclasses set ``buffers`` (state field names in tangent-row order, after theta),
     ``preconditioned`` (True when the step is not theta - eta (g + ...) with a scalar eta,
-    so the local exponents of Eq. (9) and the chaotic set of Eq. (10) do not apply), and
+    so the local exponents of Eq. (9) and the chaotic set of Eq. (10) do not apply) and
+    ``symmetric_tangent`` (True when every step's tangent map J(t) is a symmetric matrix, so
+    that Y(T)^T is the same steps in reverse order: :mod:`refchaos.lyapunov.singular`), and
     implement ``init``, ``update`` and ``tangent_update``.
     """
 
     name = None
     buffers = ()
     preconditioned = False
+    symmetric_tangent = False  # J(t) = J(t)^T on the whole state (its adjoint is itself)
 
     # ----- what each optimizer writes ----------------------------------------------------------
     def init(self, theta):
