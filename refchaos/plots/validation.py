@@ -103,6 +103,22 @@ def _c4_float32(a, meta):
     return fig
 
 
+def _c5_bounds(a, meta):
+    """h22_c5_bounds: d(t) / eps against the upper bound sigma_1(Y(t_h)) of Eq. (5) at the
+    horizons, and the random direction's own tangent growth |Y(t) w|."""
+    fig = Figure(figsize=(6.0, 3.4))
+    ax = fig.subplots()
+    ax.plot(a["distance"] / meta["eps"], lw=0.9, label=f"d(t) / eps (eps {meta['eps']:g})")
+    ax.plot(a["growth"], lw=0.9, ls="--", label="|Y(t) w| (the same direction, tangent map)")
+    ax.plot(a["horizons"], a["sigma"], "o", color="C3",
+            label="sigma_1(Y(t)) = e^(lambda_1 t), Eq. (5) upper bound / eps")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def _released_counts(a, meta):
     """h22_released_counts: |lambda| of the Hessian by sign against refchaos's zero tolerance."""
     lam = np.asarray(a["lam"], dtype=np.float64)
@@ -173,6 +189,7 @@ DRAWERS = {
     "h22_a8_distance": ("a8_distance.png", _a8_distance),
     "h22_c3_magnitude": ("c3_magnitude.png", _c3_magnitude),
     "h22_c4_float32": ("c4_float32.png", _c4_float32),
+    "h22_c5_bounds": ("c5_bounds.png", _c5_bounds),
     "h22_released_counts": ("released_counts.png", _released_counts),
     "j25_estimators": ("j25_estimators.png", _j25_estimators),
     "j25_copies_pooling": ("j25_copies_pooling.png", _j25_copies_pooling),
