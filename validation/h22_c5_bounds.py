@@ -54,7 +54,7 @@ BATCH_SIZE = 8  # H22
 ACTIVATION = "relu"  # H22's MLP
 EPS = 0.1  # H22's perturbation length
 HORIZONS = (0.25, 0.5, 1.0)  # t_h / T
-K, OVERSAMPLE, ITERATIONS = 1, 8, 3  # sigma_1 from a block of 9 columns, 3 subspace iterations
+K, OVERSAMPLE, ITERATIONS = 1, 8, 5  # sigma_1 from a block of 9 columns, 5 subspace iterations
 QUICK = dict(dataset="digits", model="mlp:16", lr=0.1, steps=300)
 FULL = dict(dataset="usps", model="mlp:20", lr=1e-3, steps=40 * 912)  # 912 steps per USPS epoch
 NAME = "h22_c5_bounds"
