@@ -26,8 +26,9 @@ Randomised subspace iteration (Halko, Martinsson and Tropp 2011, SIAM Review 53,
     B = Q_q^T Y = (Y^T Q_q)^T (l, N),  B = U_B diag(s) W^T
 
 The s_j are Ritz values: s_j <= sigma_j(Y) for every j (B is Y seen through l orthonormal
-rows, so by the interlacing of singular values under projection it cannot exceed Y), and they
-approach sigma_j as (sigma_{l+1} / sigma_j)^(2q+1). The columns of W are the corresponding
+rows: sigma_j(Q^T Y) <= ||Q^T|| sigma_j(Y) = sigma_j(Y)). Q_q spans (Y Y^T)^q Y Omega, whose angle
+to the top j left singular directions falls as (sigma_{l+1} / sigma_j)^(2q+1); the relative
+error of s_j falls as the square of that angle. The columns of W are the corresponding
 right singular vectors, directions at theta(0). ``history`` records, after Q_0 and after each
 iteration, the singular values of Y Z (Z = orth(Y^T Q_{i-1}), or Omega's orthonormal basis at
 i = 0): also lower bounds, so a reader sees how far the estimate still moved. With l >= N, Q_0
@@ -114,12 +115,12 @@ def top_singular_values(opt, model, theta, batch, steps, k=1, oversample=8, iter
     omega = asarray(host_rng(seed).standard_normal((N, width)), xp, theta.dtype)
     Z = _orth(omega, xp)
     W = _apply(opt, model, path, batch, Z, reverse=False)  # Y Z
-    history = [_singular(W, xp)[:k]]
+    history = [_singular(W)[:k]]
     for _ in range(int(iterations)):
         Q = _orth(W, xp)
         Z = _orth(_apply(opt, model, path, batch, Q, reverse=True), xp)  # orth(Y^T Q)
         W = _apply(opt, model, path, batch, Z, reverse=False)  # Y Z
-        history.append(_singular(W, xp)[:k])
+        history.append(_singular(W)[:k])
     Q = _orth(W, xp)
     BT = _apply(opt, model, path, batch, Q, reverse=True)  # Y^T Q = B^T (N, l)
     _, s, Vh = np.linalg.svd(np.asarray(to_host(BT)).T, full_matrices=False)  # B = U_B S W^T
@@ -151,6 +152,6 @@ def _orth(A, xp):
     return xp.linalg.qr(A)[0]
 
 
-def _singular(A, xp):
+def _singular(A):
     """Singular values of A (N, l), host, descending."""
     return np.linalg.svd(np.asarray(to_host(A)), compute_uv=False)

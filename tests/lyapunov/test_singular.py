@@ -47,7 +47,8 @@ def test_full_width_block_gives_the_singular_values_of_jax_jacobian(weight_decay
 
 def test_narrow_block_gives_lower_bounds_that_converge():
     # l < N: every estimate is a Ritz value, at most sigma_j (module docstring); after q
-    # iterations its error is of order (sigma_{l+1} / sigma_j)^(2q + 1).
+    # iterations its relative error is of order the square of (sigma_{l+1} / sigma_j)^(2q + 1),
+    # asserted here against the unsquared factor (with a margin of 10 for the constant).
     model, theta, data = make(steps=T)
     exact = np.linalg.svd(jax_tangent_matrix(model, theta, data), compute_uv=False)
     k, p, q = 2, 4, 3
