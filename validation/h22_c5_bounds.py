@@ -84,6 +84,8 @@ def main(argv=None):
     if args.steps is not None:
         params["steps"] = args.steps
     steps = params["steps"]
+    if steps < 1:
+        p.error(f"--steps must be >= 1, got {steps}")
     horizons = sorted({max(1, round(f * steps)) for f in HORIZONS})
     cfg = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["model"],
                     activation=ACTIVATION, init="pytorch", lr=params["lr"], batch_size=BATCH_SIZE,
