@@ -41,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # validation/_claims.py, also when imported by path
 from _claims import Claim, fmt, parser, write_report  # noqa: E402
+from h22_c4_float32 import trajectory_distances  # noqa: E402  d(t) of model B against model A
 
 from refchaos.backend import host_rng  # noqa: E402
 from refchaos.experiments import RunConfig  # noqa: E402
@@ -58,21 +59,6 @@ K, OVERSAMPLE, ITERATIONS = 1, 8, 5  # sigma_1 from a block of 9 columns, 5 subs
 QUICK = dict(dataset="digits", model="mlp:16", lr=0.1, steps=300)
 FULL = dict(dataset="usps", model="mlp:20", lr=1e-3, steps=40 * 912)  # 912 steps per USPS epoch
 NAME = "h22_c5_bounds"
-
-
-def distance(setup, start, steps):
-    """d(t) = |theta_B(t) - theta_A(t)|, t = 0 ... steps, with theta_B(0) = ``start``."""
-    model, opt = setup.model, setup.opt
-    a, b = setup.theta0, start
-    sa, sb = opt.init(a), opt.init(b)
-    d = np.empty(steps + 1)
-    d[0] = np.linalg.norm(b - a)
-    for t in range(steps):
-        x, y = setup.batch(t)
-        a, sa, _ = opt.step(model, a, sa, x, y)
-        b, sb, _ = opt.step(model, b, sb, x, y)
-        d[t + 1] = np.linalg.norm(b - a)
-    return d
 
 
 def main(argv=None):
@@ -94,7 +80,7 @@ def main(argv=None):
     N = setup.model.num_params
     w = host_rng(SEED).standard_normal(N)
     w /= np.linalg.norm(w)  # unit direction, H22's strategy (5)
-    d = distance(setup, setup.theta0 + EPS * w, steps)
+    d = trajectory_distances(setup, "float64", [setup.theta0 + EPS * w], steps)[0]
     tan = max_exponent(setup.opt, setup.model, setup.theta0, setup.batch, steps, w0=w,
                        record_every=None)
     growth = np.concatenate([[1.0], np.exp(np.cumsum(tan.log_growth))])  # |Y(t) w|
