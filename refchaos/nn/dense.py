@@ -21,6 +21,8 @@ as (b^T a)^T by :func:`batch_contract`. Both are the same exact sums; for a larg
 form b^T a (output D x H) runs at the GEMM rate in OpenBLAS, while a^T b (output H x D, the
 B-long inner dimension behind a transposed left operand) ran 1.2x slower on one thread and up
 to 10x slower on two (64 x 60,000 @ 60,000 x 784, ``validation/bench/bench_fullbatch.py``).
+A block of K directions on a small shared batch (B <= D) instead runs as one (K H, B) @ (B, D)
+GEMM whose output is already theta's row-major order (:func:`stacked_contract`).
 """
 
 from __future__ import annotations
@@ -30,12 +32,38 @@ from .layer import Layer, LayerShapeError
 
 
 def batch_contract(a, b, xp):
-    """a^T b summed over the batch axis, (..., H, D), as (b^T a)^T for the BLAS's sake.
+    """a^T b summed over the batch axis, (..., H, D), in the form the BLAS runs fastest.
 
-    a (..., B, H) and b (..., B, D) broadcast over their leading axes; the result is a
-    transposed view of the (..., D, H) product (see the module docstring for the layout).
+    a (..., B, H) and b (..., B, D) broadcast over their leading axes. In general the result is
+    (b^T a)^T, a transposed view of the (..., D, H) product (:func:`transposed_contract`, module
+    docstring). For K directions a (K, B, H) against one shared b (B, D) with B <= D (a block
+    of HVPs on a minibatch: the tangent matrix, the Hessian by blocks) the K products are one
+    GEMM instead (:func:`stacked_contract`).
     """
-    return xp.matrix_transpose(xp.matrix_transpose(b) @ a)  # (..., H, D) = ((..., D, H))^T
+    if a.ndim == 3 and b.ndim == 2 and a.shape[1] <= b.shape[1]:
+        return stacked_contract(a, b, xp)
+    return transposed_contract(a, b, xp)
+
+
+def transposed_contract(a, b, xp):
+    """a^T b as (b^T a)^T: the (..., H, D) transposed view of the (..., D, H) product."""
+    return xp.matrix_transpose(xp.matrix_transpose(b) @ a)
+
+
+def stacked_contract(a, b, xp):
+    """[a_1^T b, ..., a_K^T b] for a (K, B, H) and a shared b (B, D), as one GEMM:
+
+        [a_1^T; ...; a_K^T] b = (K H, B) @ (B, D) -> (K, H, D), row-major
+
+    The output is already in theta's order (each W_k row by row: ``layout.flatten_block``
+    reshapes it without a copy) and the left operand, a copied to (K H, B), is no larger than
+    the output when B <= D. The entries are the same sums over the batch as the K products of
+    :func:`transposed_contract`, equal within rounding (bit for bit with OpenBLAS at the sizes
+    of ``validation/bench/bench_tangent_matrix.py``, which times the two).
+    """
+    K, B, H = a.shape
+    aT = xp.reshape(xp.permute_dims(a, (0, 2, 1)), (K * H, B))  # a copy, row-major
+    return xp.reshape(aT @ b, (K, H, b.shape[1]))
 
 
 class Dense(Layer):

@@ -1,5 +1,7 @@
-"""One step of the full tangent matrix (H22 Eq. (2), Y <- (I - lr H) Y, N x N) in the
-integrator's column-major layout against a row-major Y (the layout before it), same process.
+"""One step of the full tangent matrix (H22 Eq. (2), Y <- (I - lr H) Y, N x N): the
+integrator's column-major layout against a row-major Y (the layout before it), and the stacked
+R{dW} GEMM of :func:`refchaos.nn.dense.stacked_contract` against K per-direction products
+(:func:`refchaos.nn.dense.transposed_contract`, the form before it), same process.
 
 USPS MLP 256-20-10 ReLU (N = 5,350, Y is 229 MB), batch 8, lr 1e-3, SGD: the step of
 ``refchaos run --measure subspaces`` and of ``refchaos perturb``. Both integrators start from
@@ -17,6 +19,7 @@ import os
 import numpy as np
 
 import refchaos as rc
+import refchaos.nn.dense as dense
 from refchaos.lyapunov import TangentMatrixIntegrator
 from validation.bench._timing import header, paired_times
 
@@ -28,7 +31,7 @@ DATA_DIR = "../shared/data"
 
 
 def main():
-    header("tangent-matrix step: column-major Y (integrator) vs row-major Y",
+    header("tangent-matrix step: column- vs row-major Y; stacked vs per-direction R{dW}",
            {"seed": SEED, "B": B, "lr": LR, "repeats": REPEATS})
     X, Y = rc.data.load("usps", data_dir=DATA_DIR, scaling="standardize", flatten=True)
     model = rc.mlp([256, 20, 10])
@@ -52,6 +55,32 @@ def main():
     print(f"Y equal bit for bit after {cols.t} steps: {same}")
     if not same:
         raise SystemExit("the two layouts gave different Y")
+
+    # Baseline: Dense's R{dW} as K per-direction products. The module attribute is what
+    # Dense.r_backward calls, so rebinding it for the baseline's steps swaps only that line.
+    stacked = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
+    per_direction = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
+    chosen = dense.batch_contract
+
+    def baseline():
+        dense.batch_contract = dense.transposed_contract
+        try:
+            per_direction.advance(batch, 1)
+        finally:
+            dense.batch_contract = chosen
+
+    load0 = os.getloadavg()[0]
+    t_per, t_stack, ratio = paired_times(baseline, lambda: stacked.advance(batch, 1), REPEATS)
+    load1 = os.getloadavg()[0]
+    diff = float(np.max(np.abs(stacked.Y - per_direction.Y)))
+    print(f"load average {load0:.1f} -> {load1:.1f}")
+    print("| first layer's R{dW} (K = N directions, B = 8) | s per step | ratio to per-direction |")
+    print("|---|---|---|")
+    print(f"| K per-direction products (baseline) | {t_per:.3f} | 1.00 |")
+    print(f"| one stacked GEMM (batch_contract) | {t_stack:.3f} | {ratio:.2f} |")
+    print(f"max |Y difference| after {stacked.t} steps: {diff:.1e}")
+    if not diff <= 1e-12:  # the same sums: equal within a few ulps of |Y| ~ 1
+        raise SystemExit("the stacked and per-direction R{dW} gave different Y")
 
 
 if __name__ == "__main__":
