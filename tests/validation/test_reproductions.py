@@ -32,7 +32,7 @@ SCRIPTS = {
     "edge_of_stability": {0, 1, 2},
     "h22_c3_magnitude": {0, 2, 3, 4},  # row 1 (eps >= 10 drops) needs H22's size
     "h22_c4_float32": {0, 1},  # row 2 (eps 0.1 first order, eps 1 not) needs H22's lr and size
-    "h22_c5_bounds": {0},
+    "h22_c5_bounds": {0, 1, 2},
     "h22_released_counts": {0, 1},
     "j25_estimators": {0, 1},  # row 2 (the sweep's two estimates within 2x) fails by design
     "j25_copies_pooling": {0, 1},  # row 2 needs a copy that grows by an e-fold
