@@ -109,9 +109,10 @@ def main(argv=None):
         walls.append(time.perf_counter() - t0)
         print(f"t = {t_h}: s_1 {sigma[-1]:.6g} (per iteration "
               f"{', '.join(f'{v:.6g}' for v in history[-1])}), {walls[-1]:.0f} s", flush=True)
-    v1 = np.asarray(top.V[:, 0])  # right singular vector of Y(T) for s_1: H22's strategy (1)
-    d, d1 = trajectory_distances(setup, "float64", [setup.theta0 + EPS * w, setup.theta0 + EPS * v1],
-                                 steps)
+    # The last horizon is T (horizons ascend to round(1.0 * steps)): its v_1 is H22's strategy (1).
+    v1 = np.asarray(top.V[:, 0])  # right singular vector of Y(T) for s_1
+    starts = [setup.theta0 + EPS * w, setup.theta0 + EPS * v1]
+    d, d1 = trajectory_distances(setup, "float64", starts, steps)
     growth, growth1 = (tangent_growth(setup, u, steps) for u in (w, v1))  # |Y(t) w|, |Y(t) v_1|
     for t_h, s in zip(horizons, sigma):
         print(f"t = {t_h}: d / eps {d[t_h] / EPS:.6g}, |Y(t) w| {growth[t_h]:.6g}; top vector: "
@@ -134,8 +135,8 @@ def main(argv=None):
               "H22 Sec. 4.2 'Theoretical bounds' / App. C.5",
               rows, bool(all(r <= 1.0 for r in ratio)),
               f"d(t_h) <= eps s_1(Y(t_h)) at t_h = {horizons} (s_1 <= sigma_1: a lower estimate)"),
-        Claim("the upper bound holds along the top Lyapunov vector v_1 of Y(T) (H22's strategy (1)),"
-              " where it is tight to first order",
+        Claim("the upper bound holds along the top Lyapunov vector v_1 of Y(T) (H22's strategy "
+              "(1)), where it is tight to first order",
               "H22 Sec. 4.2 'Theoretical bounds' / App. C.5; strategy (1) of Sec. 4.2",
               rows1, bool(all(r <= 1.0 for r in ratio1)),
               f"d_1(t_h) <= eps s_1(Y(t_h)) at t_h = {horizons}"),
@@ -153,8 +154,8 @@ def main(argv=None):
                                        "sigma": np.asarray(sigma)},
                       {"eps": EPS, "iterations": ITERATIONS})
     size = (f"{cfg.dataset}, {cfg.model} {ACTIVATION}, N = {N}, batch {BATCH_SIZE}, lr {cfg.lr:g}, "
-            f"{steps} steps, eps {EPS:g} along a random direction and along v_1(Y(T)), sigma_1 from {K + OVERSAMPLE} "
-            f"columns and {ITERATIONS} subspace iterations, seed {SEED}")
+            f"{steps} steps, eps {EPS:g} along a random direction and along v_1(Y(T)), sigma_1 "
+            f"from {K + OVERSAMPLE} columns and {ITERATIONS} subspace iterations, seed {SEED}")
     write_report(args.out, NAME, claims,
                  {**params, "activation": ACTIVATION, "eps": EPS, "horizons": horizons, "k": K,
                   "oversample": OVERSAMPLE, "iterations": ITERATIONS, "seed": SEED},

@@ -105,17 +105,16 @@ def _c4_float32(a, meta):
 
 def _c5_bounds(a, meta):
     """h22_c5_bounds: d(t) / eps against the upper bound sigma_1(Y(t_h)) of Eq. (5) at the
-    horizons, and each direction's own tangent growth: the random w and, where the run has it,
-    the top vector v_1 of Y(T) (H22's strategy (1))."""
+    horizons, and each direction's own tangent growth: the random w and the top vector v_1 of
+    Y(T) (H22's strategy (1))."""
     fig = Figure(figsize=(6.0, 4.2))
     ax = fig.subplots()
     ax.plot(a["distance"] / meta["eps"], lw=0.9, color="C0",
             label=f"d(t) / eps, random w (eps {meta['eps']:g})")
     ax.plot(a["growth"], lw=0.9, ls="--", color="C0", label="|Y(t) w| (tangent map)")
-    if "distance_top" in a:
-        ax.plot(a["distance_top"] / meta["eps"], lw=0.9, color="C1",
-                label="d_1(t) / eps, top vector v_1 of Y(T)")
-        ax.plot(a["growth_top"], lw=0.9, ls="--", color="C1", label="|Y(t) v_1| (tangent map)")
+    ax.plot(a["distance_top"] / meta["eps"], lw=0.9, color="C1",
+            label="d_1(t) / eps, top vector v_1 of Y(T)")
+    ax.plot(a["growth_top"], lw=0.9, ls="--", color="C1", label="|Y(t) v_1| (tangent map)")
     ax.plot(a["horizons"], a["sigma"], "o", color="C3",
             label="sigma_1(Y(t)) = e^(lambda_1 t), Eq. (5) upper bound / eps")
     ax.set_yscale("log")
