@@ -80,6 +80,9 @@ def main(argv=None):
     p = parser(__doc__, f"validation/results/{NAME}")
     p.add_argument("--lrs", default=None, help="comma-separated learning rates")
     p.add_argument("--seeds", type=int, default=None, help="number of initialisations")
+    p.add_argument("--first-seed", type=int, default=SEED,
+                   help=f"seed of the first initialisation (default {SEED}); the seeds are "
+                        "FIRST, FIRST + 1, ...: another initialisation in a new --out")
     p.add_argument("--copies", type=int, default=None, help="perturbed copies per initialisation")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--subset", type=int, default=None, help="training-set size (seeded subset)")
@@ -115,14 +118,14 @@ def main(argv=None):
     if args.model is not None:
         params["hidden"] = args.model
     params.update(activation=args.activation, weight_decay=args.weight_decay, init=args.init,
-                  init_std=args.init_std)
+                  init_std=args.init_std, first_seed=args.first_seed)
     base = RunConfig(dataset=params["dataset"], data_dir=args.data_dir, model=params["hidden"],
                      activation=args.activation, init=args.init, init_std=args.init_std, batch_size=0,
                      weight_decay=args.weight_decay,
-                     epochs=params["epochs"], subset=params["subset"], seed=SEED,
+                     epochs=params["epochs"], subset=params["subset"], seed=args.first_seed,
                      measure=("loss", "accuracy"))
     sweep = SweepConfig(base=base, lrs=tuple(params["lrs"]),
-                        seeds=tuple(range(SEED, SEED + params["seeds"])),
+                        seeds=tuple(range(args.first_seed, args.first_seed + params["seeds"])),
                         copies=params["copies"], eps=EPS, target=args.target)
     out = Path(args.out)
     s = run_sweep(sweep, out / "sweep", workers=args.workers, chunk_size=args.chunk_size,
@@ -182,8 +185,14 @@ def describe(params, activation, weight_decay, target):
     return (f"{params['dataset']}{'' if params['subset'] is None else ' subset ' + str(params['subset'])}, "
             f"{params['hidden']} {activation}, {init_words(params)}, full-batch GD"
             f"{'' if not weight_decay else f' with weight decay {weight_decay:g}'}, "
-            f"{params['epochs']} epochs, lrs {list(params['lrs'])}, {params['seeds']} initialisation(s) x "
-            f"{params['copies']} copies, target {target:g}")
+            f"{params['epochs']} epochs, lrs {list(params['lrs'])}, {params['seeds']} initialisation(s)"
+            f"{seed_words(params)} x {params['copies']} copies, target {target:g}")
+
+
+def seed_words(params):
+    """'' for the default seeds SEED, SEED + 1, ...; else the seeds that ran."""
+    first, n = params.get("first_seed", SEED), params["seeds"]
+    return "" if first == SEED else f" (seed {first})" if n == 1 else f" (seeds {first}-{first + n - 1})"
 
 
 def init_words(params):
