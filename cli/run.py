@@ -18,7 +18,7 @@ import click
 
 from refchaos.backend import BackendUnavailableError, get_namespace
 from refchaos.data import DataError
-from refchaos.experiments.config import MEASURES, OPTIMIZERS, ConfigError, RunConfig
+from refchaos.experiments.config import MEASURES, OPTIMIZERS, SUBSPACE_METHODS, ConfigError, RunConfig
 from refchaos.experiments.rundir import RunDirectory, RunDirectoryError
 from refchaos.experiments.run import DEFAULT_CHECKPOINT_EVERY
 from refchaos.experiments.setup import prepare
@@ -36,7 +36,7 @@ _OPTION_NAME = re.compile(r"(--[a-z][a-z0-9-]*)")
 FIELDS = ("dataset", "data_dir", "subset", "model", "activation", "init", "init_std", "loss",
           "optimizer", "prune", "prune_k", "prune_select", "prune_start", "lr", "momentum",
           "weight_decay", "betas", "eps", "alpha", "amsgrad", "centered", "batch_size", "epochs", "steps", "seed", "backend", "measure", "every",
-          "ftle_k")
+          "ftle_k", "subspace_method")
 
 
 def _measures(values):
@@ -88,15 +88,21 @@ def _usage(err):
               help=f"What to measure, comma list or repeated: {', '.join(MEASURES)}.")
 @click.option("--every", default=D.every, type=int, help="Measure the expensive quantities every this many steps.")
 @click.option("--ftle-k", default=D.ftle_k, type=int, help="Number of finite-time exponents when measuring ftle.")
+@click.option("--subspace-method", default=D.subspace_method, type=click.Choice(SUBSPACE_METHODS),
+              help="How subspaces splits Y(t): its SVD, or the top eigenpairs of Y^T Y (gram: "
+                   "faster, resolution n eps sigma_max^2 instead of n eps sigma_max).")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               show_default="runs/<dataset>_<model>_<optimizer>_lr<lr>_seed<seed>_<time>",
               help="Run directory.")
 @click.option("--resume", is_flag=True, show_default="off",
               help="Continue the run in --out from its last checkpoint.")
 @click.option("--checkpoint-every", default=DEFAULT_CHECKPOINT_EVERY, type=click.IntRange(min=1), help="Steps between checkpoints.")
+@click.option("--threads", default=1, type=click.IntRange(min=1),
+              help="Threads over the column blocks of the full tangent matrix (--measure "
+                   "subspaces); results do not depend on it. Set OPENBLAS_NUM_THREADS=1 beside it.")
 @click.option("--quiet", "-q", is_flag=True, show_default="off", help="No progress bar and no final report.")
 @click.pass_context
-def run(ctx, out, resume, checkpoint_every, quiet, **options):
+def run(ctx, out, resume, checkpoint_every, threads, quiet, **options):
     """Train one model, measuring loss, accuracy, Hessian spectrum, sharpness and Lyapunov
     exponents; write config.json, metrics.csv, chunks/, summary.json, figures/ and
     checkpoints to --out.
@@ -126,7 +132,8 @@ def run(ctx, out, resume, checkpoint_every, quiet, **options):
         raise click.BadParameter(str(err), param_hint="'--dataset'") from None
     try:
         summary = run_experiment(None if resume else config, out, resume=resume,
-                                 progress=not quiet, checkpoint_every=checkpoint_every, setup=setup)
+                                 progress=not quiet, checkpoint_every=checkpoint_every, setup=setup,
+                                 threads=threads)
     except ConfigError as err:
         raise _usage(err) from None
     except RunDirectoryError as err:

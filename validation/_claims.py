@@ -64,13 +64,14 @@ def overridden(args, defaults, keys):
     return params
 
 
-def train_sgd(args, params, measure, resume=False, progress=False, **config):
+def train_sgd(args, params, measure, resume=False, progress=False, threads=1, **config):
     """Apply ``--epochs``/``--lr`` to ``params``, train one run into ``<out>/run``.
 
     ``params`` holds dataset, model, lr, epochs, steps and every; ``config`` the remaining
     :class:`refchaos.experiments.RunConfig` fields; ``resume`` continues a stored run of the
     same configuration (read as it is when it has finished), ``progress`` shows a progress
-    line. Returns (config, summary, metrics columns).
+    line, ``threads`` is :func:`refchaos.experiments.run`'s. Returns (config, summary, metrics
+    columns).
     """
     from refchaos.experiments import RunConfig, RunDirectory, run
 
@@ -87,7 +88,8 @@ def train_sgd(args, params, measure, resume=False, progress=False, **config):
     if finished and rd.read_config() == cfg:
         summary = rd.read_summary()
     else:
-        summary = run(cfg, out, resume=resume and rd.checkpoint_path.exists(), progress=progress)
+        summary = run(cfg, out, resume=resume and rd.checkpoint_path.exists(), progress=progress,
+                      threads=threads)
     _, metrics = rd.read_metrics()
     return cfg, summary, metrics
 

@@ -26,6 +26,7 @@ import inspect
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+from ..lyapunov.subspaces import METHODS as SUBSPACE_METHODS
 from ..nn import ACTIVATIONS, INIT_SCHEMES, LOSSES
 from ..nn.builders import mlp
 from ..optim import PRUNE_SETS, SELECTIONS, get_optimizer
@@ -86,6 +87,7 @@ class RunConfig:
     measure: tuple = DEFAULT_MEASURES
     every: int = 20  # measure the expensive quantities every this many steps (default run ~1 min)
     ftle_k: int = 5  # top-k finite-time Lyapunov exponents when "ftle" is measured
+    subspace_method: str = "svd"  # "subspaces": SVD of Y, or the top eigenpairs of Y^T Y ("gram")
     subset: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -154,6 +156,9 @@ class RunConfig:
             raise ConfigError(f"--init-std must be a finite number > 0, got {self.init_std}")
         if self.ftle_k < 1:
             raise ConfigError(f"--ftle-k must be >= 1, got {self.ftle_k}")
+        if self.subspace_method not in SUBSPACE_METHODS:
+            raise ConfigError(f"--subspace-method must be one of {', '.join(SUBSPACE_METHODS)}, "
+                              f"got {self.subspace_method!r}")
         return self
 
 

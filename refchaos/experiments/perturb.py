@@ -75,7 +75,7 @@ def check(config, eps, strategies, k=None):
 
 # RunConfig fields that do not change model A's trajectory (what is measured, and where the
 # data files were read from): ignored when a stored run's tangent matrix stands in for it.
-UNRELATED_FIELDS = ("measure", "every", "ftle_k", "data_dir", "steps", "epochs")
+UNRELATED_FIELDS = ("measure", "every", "ftle_k", "subspace_method", "data_dir", "steps", "epochs")
 STORED_TANGENT = Subspaces.Y_ARRAY  # the checkpoint array of `refchaos run --measure subspaces`
 
 

@@ -79,6 +79,7 @@ class _State:
         self.integrators = [m.integrator for m in self.measures if m.integrator is not None]
         self.last = {}  # the last value of every metric column recorded so far
         self.wall_time = 0.0
+        self.threads = 1  # threads over column blocks of the tangent step (run's ``threads``)
         self.resumed_at = []
 
     # ----- checkpoint ----------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def _step(setup, st, t):
     x, y = setup.batch(t)  # z(t): a pure function of (seed, t)
     if st.integrators:  # one pass: gradient and H times every tangent column (Eqs. (1), (2))
         loss = to_float(model.loss(st.theta, x, y))
-        theta, opt_state, info = advance_together(st.integrators, x, y)
+        theta, opt_state, info = advance_together(st.integrators, x, y, threads=st.threads)
         info = dict(info, loss=loss)
     else:
         theta, opt_state, info = opt.step(model, st.theta, st.opt_state, x, y)
@@ -204,7 +205,7 @@ def config_document(setup):
 
 
 def run(config, out_dir, resume=False, progress=True, checkpoint_every=DEFAULT_CHECKPOINT_EVERY,
-        on_step=None, setup=None):
+        on_step=None, setup=None, threads=1):
     """Train one model, measure it, and write the run directory ``out_dir``.
 
     Parameters
@@ -227,6 +228,10 @@ def run(config, out_dir, resume=False, progress=True, checkpoint_every=DEFAULT_C
         exception it raises stops the run; KeyboardInterrupt is handled as Ctrl-C.
     setup : Setup or None
         The result of :func:`prepare` for ``config`` if the caller already built it.
+    threads : int
+        Threads over the column blocks of a wide tangent block (the full tangent matrix of
+        ``subspaces``; :func:`refchaos.lyapunov.integrator.tangent_step_by_blocks`). The
+        results do not depend on it, so it is not part of the configuration.
 
     Returns
     -------
@@ -247,7 +252,10 @@ def run(config, out_dir, resume=False, progress=True, checkpoint_every=DEFAULT_C
     elif config is None:
         raise ValueError("a new run needs a RunConfig")
     setup = prepare(config) if setup is None else setup
+    if isinstance(threads, bool) or int(threads) != threads or int(threads) < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
     st = _State(setup)  # builds the measures: one that cannot work raises before the claim
+    st.threads = int(threads)
     columns = metric_columns(config)
     rd.claim(config.to_dict(), resume=resume, document=config_document(setup))
     rec = Recorder(rd.path, columns)

@@ -40,13 +40,9 @@ class UnrepresentableError(ValueError):
     """Lambda(t) cannot be computed in Y's dtype: non-finite Y or unresolved singular values."""
 
 
-def singular_values(Y, when=""):
-    """SVD of a tangent matrix Y (n, n), checked: (sigma (n,) descending, W^T (n, n), sigma on
-    the host, the resolution floor n * eps * sigma_max below which sigma_i is rounding).
-
-    Raises ValueError for a non-square or non-floating Y and UnrepresentableError for
-    non-finite entries or sigma_max = 0 (``when`` says at which time, for the message).
-    """
+def check_tangent_matrix(Y, when=""):
+    """Y's namespace; ValueError for a non-square or non-floating Y, UnrepresentableError for
+    non-finite entries (``when`` says at which time, for the message)."""
     xp = namespace_of(Y)
     if Y.ndim != 2 or Y.shape[0] != Y.shape[1]:
         raise ValueError(f"Y must be square (n, n), got {tuple(Y.shape)}")
@@ -58,6 +54,17 @@ def singular_values(Y, when=""):
             f"Y has {n_bad} non-finite entries (the tangent product left float range"
             f"{' ' + when if when else ''}); use the QR spectrum (lyapunov_spectrum) instead"
         )
+    return xp
+
+
+def singular_values(Y, when=""):
+    """SVD of a tangent matrix Y (n, n), checked: (sigma (n,) descending, W^T (n, n), sigma on
+    the host, the resolution floor n * eps * sigma_max below which sigma_i is rounding).
+
+    Raises ValueError for a non-square or non-floating Y and UnrepresentableError for
+    non-finite entries or sigma_max = 0 (``when`` says at which time, for the message).
+    """
+    xp = check_tangent_matrix(Y, when)
     _, sigma, Wt = xp.linalg.svd(Y, full_matrices=False)  # sigma descending
     s = to_host(sigma)
     if not math.isfinite(s[0]) or s[0] == 0:

@@ -118,6 +118,8 @@ class CGD(Stepper):
         Random-k draws with replacement (the released code); only with ``select="random"``.
     """
 
+    retake_step = False  # each step solves a Hessian eigenproblem: a tangent block is one block
+
     def __init__(self, lr, prune="chaotic", k=None, select="top", start=0, momentum=0.0,
                  weight_decay=0.0, seed=0, zero_tol=ZERO_TOL, prune_zero=False,
                  spectrum_method="auto", replacement=False, dampening=0.0, nesterov=False):

@@ -78,7 +78,9 @@ class Stepper:
     ``preconditioned`` (True when the step is not theta - eta (g + ...) with a scalar eta,
     so the local exponents of Eq. (9) and the chaotic set of Eq. (10) do not apply) and
     ``symmetric_tangent`` (True when every step's tangent map J(t) is a symmetric matrix, so
-    that Y(T)^T is the same steps in reverse order: :mod:`refchaos.lyapunov.singular`), and
+    that Y(T)^T is the same steps in reverse order: :mod:`refchaos.lyapunov.singular`),
+    ``retake_step`` (False when a step costs more than a gradient, so that a wide tangent block
+    is not taken in column blocks, each retaking the step: :mod:`refchaos.lyapunov.integrator`), and
     implement ``init``, ``update`` and ``tangent_update``.
     """
 
@@ -86,6 +88,8 @@ class Stepper:
     buffers = ()
     preconditioned = False
     symmetric_tangent = False  # J(t) = J(t)^T on the whole state (its adjoint is itself)
+    retake_step = True  # the step costs about one gradient: a wide tangent block may be taken
+    #                     in column blocks, the step retaken per block (lyapunov.integrator)
 
     # ----- what each optimizer writes ----------------------------------------------------------
     def init(self, theta):

@@ -23,14 +23,16 @@ def _config(**kw):
                      measure=("loss", "subspaces"), every=EVERY, **kw)
 
 
-def test_columns_equal_the_library(tmp_path):
-    config = _config()
+@pytest.mark.parametrize("method", ["svd", "gram"])
+def test_columns_equal_the_library(tmp_path, method):
+    config = _config(subspace_method=method)
     run(config, tmp_path / "run", progress=False)
     _, m = RunDirectory(tmp_path / "run").read_metrics()
     setup = prepare(config)
     measured = [t for t in range(STEPS) if t % EVERY == 0 or t == STEPS - 1]
     subs = [finite_time_subspaces(tangent_matrix(setup.opt, setup.model, setup.theta0, setup.batch,
-                                                 t + 1).Y, t + 1) for t in measured]
+                                                 t + 1).Y, t + 1, method=method)
+            for t in measured]
     for i, t in enumerate(measured):
         assert m["subspace_n_chaotic"][t] == subs[i].n_chaotic
         assert m["subspace_n_neutral"][t] == subs[i].n_neutral
@@ -64,6 +66,11 @@ def test_interrupt_and_resume_are_bitwise(tmp_path):
     for c in a:
         np.testing.assert_array_equal(a[c], b[c], err_msg=c)
     assert (out / "figures" / "subspaces.png").exists()
+
+
+def test_an_unknown_method_is_refused():
+    with pytest.raises(ConfigError, match="--subspace-method"):
+        _config(subspace_method="qr").validate()
 
 
 def test_too_large_a_model_is_refused(tmp_path):

@@ -92,16 +92,22 @@ def test_unrepresentable_is_refused():
         finite_time_subspaces(np.ones((3, 2)), 1)
 
 
-def test_chaotic_subspace_of_training_equals_jax():
-    """V_chaotic(T) of Y(T) along SGD equals that of jax.jacfwd of the composed steps.
-    Wedin: the subspaces differ by sin(angle) <= ||Y - J||_2 / gap, so 1 - s <= (||Y - J||_F / gap)^2,
-    gap the distance between the chaotic and the other singular values of J."""
+def trained_case():
+    """(model, theta(0), batches, T, lr, Y(T)) of 6 SGD steps at lr 2 of a tanh MLP, N = 51:
+    both chaotic and non-chaotic directions, and neutral ones."""
     model = rc.mlp([4, 6, 3], activation="tanh")
     theta = model.init(seed=0)
     rng = np.random.default_rng(100)
     T, lr = 6, 2.0
     data = [(rng.standard_normal((5, 4)), rng.integers(0, 3, 5)) for _ in range(T)]
-    Y = tangent_matrix(SGD(lr), model, theta, lambda t: data[t], T).Y
+    return model, theta, data, T, lr, tangent_matrix(SGD(lr), model, theta, lambda t: data[t], T).Y
+
+
+def test_chaotic_subspace_of_training_equals_jax():
+    """V_chaotic(T) of Y(T) along SGD equals that of jax.jacfwd of the composed steps.
+    Wedin: the subspaces differ by sin(angle) <= ||Y - J||_2 / gap, so 1 - s <= (||Y - J||_F / gap)^2,
+    gap the distance between the chaotic and the other singular values of J."""
+    model, theta, data, T, lr, Y = trained_case()
     grad = jax.grad(jax_loss(model))
 
     def F(th):
@@ -119,3 +125,56 @@ def test_chaotic_subspace_of_training_equals_jax():
     for got, k in ((ov.chaotic, p), (ov.nonchaotic, m)):  # the split after the k-th singular value
         gap = ref.sigma[k - 1] - ref.sigma[k]
         assert 1 - got <= (err / gap) ** 2 + rtol_for(m * m)
+
+
+# ----- the Gram route (method="gram"): the same split from the top eigenpairs of Y^T Y --------
+def test_gram_split_of_a_designed_spectrum():
+    """As the SVD's designed case: counts exact, delta = n eps sigma_max^2, bases within the
+    sin-theta bound of the Gram's rounding, 1 - s <= (delta / gap)^2, gap in mu = sigma^2."""
+    n, t = 12, 7.0
+    U, R = orthogonal(n, 0), orthogonal(n, 1)
+    sigma = np.array([3.0, 2.0, 1.5, 1.0 + 1e-3, 1.0, 1.0 - 2 * EPS, 0.5, 0.1, 1e-3, 1e-9, 1e-14, 0.0])
+    sub = finite_time_subspaces(U @ np.diag(sigma) @ R.T, t, method="gram")
+    assert sub.delta == pytest.approx(n * EPS * 9.0, rel=1e-12)
+    assert (sub.n_chaotic, sub.n_neutral, sub.n_nonchaotic) == (4, 2, 6)
+    np.testing.assert_allclose(sub.sigma[:6], sigma[:6], rtol=0, atol=sub.delta)
+    gap = (1.0 + 1e-3) ** 2 - 1.0  # between the chaotic mu and the neutral ones
+    assert 1 - subspace_similarity(sub.chaotic, R[:, :4]) <= (sub.delta / gap) ** 2 + 64 * EPS
+    gap = (1.0 - 2 * EPS) ** 2 - 0.25  # between W's mu and the non-chaotic 0.5^2
+    assert 1 - subspace_similarity(sub.W, R[:, :6]) <= (sub.delta / gap) ** 2 + 64 * EPS
+
+
+def test_gram_equals_svd_along_training():
+    """On Y(T) of SGD training (N = 51, the JAX case above): the same counts and the same
+    subspaces as the SVD route, within the Gram's sin-theta bound (delta / gap in mu)^2."""
+    model, _, _, T, _, Y = trained_case()
+    svd, gram = finite_time_subspaces(Y, T), finite_time_subspaces(Y, T, method="gram")
+    assert (gram.n_chaotic, gram.n_neutral) == (svd.n_chaotic, svd.n_neutral)
+    assert 0 < gram.n_chaotic < model.num_params
+    m = gram.W.shape[1]
+    np.testing.assert_allclose(gram.sigma[:m], svd.sigma[:m], rtol=0, atol=gram.delta)
+    ov = subspace_overlap(svd, gram)
+    for got, k in ((ov.chaotic, svd.n_chaotic), (ov.nonchaotic, m)):
+        gap = svd.sigma[k - 1] ** 2 - svd.sigma[k] ** 2
+        assert 1 - got <= (gram.delta / gap) ** 2 + rtol_for(m * m)
+
+
+def test_gram_without_a_singular_value_near_one():
+    """All sigma < 1: no eigenpair above the bound; sigma_max alone, W empty, counts 0."""
+    Y = np.diag(np.linspace(0.9, 0.1, 6))
+    sub = finite_time_subspaces(Y, 3, method="gram")
+    assert (sub.n_chaotic, sub.n_neutral, sub.n_nonchaotic) == (0, 0, 6)
+    assert sub.W.shape == (6, 0) and sub.sigma == pytest.approx([0.9], rel=4 * EPS)
+
+
+def test_gram_on_array_api_strict_equals_numpy():
+    xp = pytest.importorskip("array_api_strict")
+    n = 10
+    U, R = orthogonal(n, 3), orthogonal(n, 4)
+    Y = U @ np.diag([2.0, 1.5, 1.0, 1.0, 0.8, 0.5, 0.4, 0.3, 0.2, 0.1]) @ R.T
+    a = finite_time_subspaces(Y, 2, method="gram")
+    b = finite_time_subspaces(xp.asarray(Y), 2, method="gram")
+    assert (a.n_chaotic, a.n_neutral) == (b.n_chaotic, b.n_neutral) == (2, 2)
+    assert subspace_similarity(a.W, np.asarray(b.W)) == pytest.approx(1.0, abs=64 * EPS)
+    with pytest.raises(ValueError, match="unknown method"):
+        finite_time_subspaces(Y, 2, method="qr")

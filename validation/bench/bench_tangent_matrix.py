@@ -1,7 +1,9 @@
 """One step of the full tangent matrix (H22 Eq. (2), Y <- (I - lr H) Y, N x N): the
-integrator's column-major layout against a row-major Y (the layout before it), and the stacked
+integrator's column-major layout against a row-major Y (the layout before it), the stacked
 R{dW} GEMM of :func:`refchaos.nn.dense.stacked_contract` against K per-direction products
-(:func:`refchaos.nn.dense.transposed_contract`, the form before it), same process.
+(:func:`refchaos.nn.dense.transposed_contract`, the form before it), both in one block, and
+the step in column blocks (:func:`refchaos.lyapunov.integrator.tangent_step_by_blocks`, the
+default) on one and two threads against one block, same process.
 
 USPS MLP 256-20-10 ReLU (N = 5,350, Y is 229 MB), batch 8, lr 1e-3, SGD: the step of
 ``refchaos run --measure subspaces`` and of ``refchaos perturb``. Both integrators start from
@@ -19,6 +21,7 @@ import os
 import numpy as np
 
 import refchaos as rc
+import refchaos.lyapunov.integrator as integrator
 import refchaos.nn.dense as dense
 from refchaos.lyapunov import TangentMatrixIntegrator
 from validation.bench._timing import header, paired_times
@@ -37,10 +40,12 @@ def main():
     model = rc.mlp([256, 20, 10])
     theta = model.init(seed=SEED)
     opt = rc.optim.SGD(lr=LR)
+    batch = lambda t: (X[B * t:B * (t + 1)], Y[B * t:B * (t + 1)])  # noqa: E731
+    blocks(model, theta, opt, batch)
+    integrator.BLOCK_BYTES = 2**62  # the tables below: one block, the step before column blocks
     cols = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
     rows = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
     rows.Y = np.ascontiguousarray(rows.Y)  # the baseline: Y row by row
-    batch = lambda t: (X[B * t:B * (t + 1)], Y[B * t:B * (t + 1)])  # noqa: E731
     load0 = os.getloadavg()[0]
     t_rows, t_cols, ratio = paired_times(lambda: rows.advance(batch, 1),
                                          lambda: cols.advance(batch, 1), REPEATS)
@@ -81,6 +86,40 @@ def main():
     print(f"max |Y difference| after {stacked.t} steps: {diff:.1e}")
     if not diff <= 1e-12:  # the same sums: equal within a few ulps of |Y| ~ 1
         raise SystemExit("the stacked and per-direction R{dW} gave different Y")
+
+
+def blocks(model, theta, opt, batch):
+    """Column blocks of at most BLOCK_BYTES (1 and 2 threads) against one block."""
+    default = integrator.BLOCK_BYTES
+    one = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
+    by_blocks = TangentMatrixIntegrator(opt, model, theta, theta_only=True)
+
+    def one_block():
+        integrator.BLOCK_BYTES = 2**62
+        try:
+            one.advance(batch, 1)
+        finally:
+            integrator.BLOCK_BYTES = default
+
+    width = integrator.block_width(opt, by_blocks.Y)
+    rows = []
+    for threads in (1, 2):
+        load0 = os.getloadavg()[0]
+        t_one, t_blocks, ratio = paired_times(one_block,
+                                              lambda: by_blocks.advance(batch, 1, threads=threads),
+                                              REPEATS)
+        rows.append((threads, t_one, t_blocks, ratio, load0, os.getloadavg()[0]))
+    same = bool(np.array_equal(one.Y, by_blocks.Y))
+    print(f"N = {model.num_params}, blocks of {width} columns ({default / 2**20:g} MiB)")
+    print("| step | threads | s per step (one block, baseline) | s per step (blocks) | ratio | load |")
+    print("|---|---|---|---|---|---|")
+    for threads, t_one, t_blocks, ratio, l0, l1 in rows:
+        print(f"| column blocks | {threads} | {t_one:.3f} | {t_blocks:.3f} | {ratio:.2f} | "
+              f"{l0:.1f} -> {l1:.1f} |")
+    print(f"Y equal bit for bit after {by_blocks.t} steps: {same}")
+    if not same and not float(np.max(np.abs(one.Y - by_blocks.Y))) <= 1e-12:
+        raise SystemExit("column blocks and one block gave different Y")
+    print()
 
 
 if __name__ == "__main__":

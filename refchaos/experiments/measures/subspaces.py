@@ -6,7 +6,8 @@ The full tangent matrix Y(t) = d theta(t) / d theta(0) rides along the optimizer
 (:class:`refchaos.lyapunov.TangentMatrixIntegrator` with ``theta_only``: the buffers of a
 stepper start unperturbed, as in the perturbation analysis; its state is in the checkpoint).
 Every ``config.every`` steps and at the last, V_chaotic(t) and V_non-chaotic(t) of Y(t) are
-taken (:func:`refchaos.lyapunov.finite_time_subspaces`, by SVD) and compared with those of the
+taken (:func:`refchaos.lyapunov.finite_time_subspaces`: by SVD, or from the top eigenpairs of
+Y^T Y with ``config.subspace_method = "gram"``) and compared with those of the
 previous measurement (:func:`refchaos.lyapunov.subspace_overlap`): the columns
 
 * ``subspace_n_chaotic``, ``subspace_n_neutral``   dimensions (neutral: sigma = 1 within rounding)
@@ -17,7 +18,8 @@ previous measurement (:func:`refchaos.lyapunov.subspace_overlap`): the columns
 :data:`MAX_MATRIX_BYTES` (:func:`matrix_too_large`, which ``refchaos perturb`` shares). A Y
 that left float range stops the run (status ``diverged``); a Y whose resolution reaches 1 gives
 NaN cells. Cost per step: N
-Hessian-vector products (one block pass); per measurement: one N x N SVD. Figure
+Hessian-vector products (in column blocks, :mod:`refchaos.lyapunov.integrator`); per
+measurement: one N x N SVD, or one Gram product and the eigenpairs with sigma >= 1 - delta. Figure
 ``subspaces``.
 """
 
@@ -79,7 +81,7 @@ class Subspaces(Measure):
         if not bool(xp.all(xp.isfinite(Y))):
             return Divergence(step.t, "non-finite", "the tangent matrix left float range")
         try:
-            now = finite_time_subspaces(Y, integ.t)
+            now = finite_time_subspaces(Y, integ.t, method=self.setup.config.subspace_method)
         except UnrepresentableError:  # resolution reaches 1: no split of Lambda(t) in this dtype
             step.row.update({c: math.nan for c in COLUMNS})
             return None
