@@ -275,3 +275,19 @@ def test_fig1_claims_say_a_diverged_variant_diverged():
     assert holds({"sgd": div}) == [False, False, False]
     table["chaotic"] = col(2.3, 0.5)  # below SGD's final loss, but it diverged: hurts training
     assert holds({"chaotic": div})[0] is True and holds({})[0] is False
+
+
+def test_j25_first_seed_runs_the_same_initialisation_as_a_longer_sweep(tmp_path, monkeypatch):
+    # --first-seed 1 --seeds 1 in a new --out is seed 1 of a --seeds 2 sweep, point for point,
+    # and the setup line names the seed.
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    script = load_script("j25_lr_sweep")
+    grid = ["--quick", "--lrs", "2.5"]
+    assert script.main(grid + ["--seeds", "2", "--out", str(tmp_path / "both")]) == 0
+    assert script.main(grid + ["--seeds", "1", "--first-seed", "1", "--out", str(tmp_path / "one")]) == 0
+    a = json.loads(point_path(tmp_path / "both" / "sweep", 2.5, 1).read_text())
+    b = json.loads(point_path(tmp_path / "one" / "sweep", 2.5, 1).read_text())
+    for key in ("exponent_copies", "exponent_tangent", "training_time", "final_test_accuracy"):
+        assert a[key] == b[key] or (a[key] != a[key] and b[key] != b[key]), key  # NaN == NaN
+    assert "(seed 1)" in (tmp_path / "one" / "j25_lr_sweep.md").read_text()
+    assert "(seed" not in (tmp_path / "both" / "j25_lr_sweep.md").read_text()
