@@ -30,8 +30,9 @@ steps), a measurement every epoch (180 steps; about 20 s of CPU), by SVD. Full m
 Fig. 3 model, USPS MLP 256-20-10 ReLU (5,350 parameters, Y is 229 MB), batch 8, lr 1e-3, 40
 epochs (36,480 steps), a measurement every epoch (912 steps), from Y^T Y: about 0.18 s per step
 on two threads (N Hessian-vector products in column blocks, validation/bench/README.md) plus
-about 25 s per measurement and one SVD of 3 min at the end, about 2 h; ``--resume`` continues a
-stopped run from its last checkpoint, bit for bit.
+about 25 s per measurement (more at step 0, where Y(1) = I - lr H leaves most directions
+neutral and W holds most of the space) and one SVD of 2-3 min at the end, about 2-2.5 h;
+``--resume`` continues a stopped run from its last checkpoint, bit for bit.
 
     python validation/h22_c2_subspaces.py --quick
     OPENBLAS_NUM_THREADS=1 python validation/h22_c2_subspaces.py --data-dir ../shared/data --out runs/h22_c2_full --threads 2 [--epochs 40] [--resume]
@@ -79,7 +80,8 @@ def main(argv=None):
     p.add_argument("--method", choices=METHODS, default=None,
                    help="how each measurement splits Y(t) (default: svd quick, gram full)")
     p.add_argument("--threads", type=int, default=1,
-                   help="threads over the tangent matrix's column blocks (with OPENBLAS_NUM_THREADS=1)")
+                   help="threads over the tangent matrix's column blocks "
+                        "(with OPENBLAS_NUM_THREADS=1)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)

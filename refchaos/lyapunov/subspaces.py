@@ -36,8 +36,10 @@ times coarser than the SVD's (the neutral band widens; a singular value between 
 resolutions is counted neutral here, chaotic or non-chaotic by the SVD). What it saves is the
 full SVD: on NumPy only the eigenpairs with mu above a lower bound of (1 - delta)^2 are
 computed (``scipy.linalg.eigh``, ``subset_by_value``; the MRRR driver), which at the USPS MLP's
-n = 5,350 took 25 s against 111 s for the SVD, one core (validation/bench/bench_subspaces.py). Other namespaces take the full
-``eigh`` of G. ``sigma`` then holds the computed singular values only (those above the bound).
+n = 5,350 took 25 s against 111 s for the SVD, one core (validation/bench/bench_subspaces.py);
+more when most singular values are within delta of 1 (Y near I), since W then holds most of the
+space. Other namespaces take the full ``eigh`` of G. ``sigma`` then holds the computed singular
+values only (those above the bound).
 
 Overlap of two subspaces
 ------------------------
