@@ -18,7 +18,8 @@ import click
 
 from refchaos.backend import BackendUnavailableError, get_namespace
 from refchaos.data import DataError
-from refchaos.experiments.config import MEASURES, OPTIMIZERS, SUBSPACE_METHODS, ConfigError, RunConfig
+from refchaos.experiments.config import (MEASURES, OPTIMIZERS, SUBSPACE_METHODS, ConfigError,
+                                       RunConfig)
 from refchaos.experiments.rundir import RunDirectory, RunDirectoryError
 from refchaos.experiments.run import DEFAULT_CHECKPOINT_EVERY
 from refchaos.experiments.setup import prepare

@@ -180,11 +180,11 @@ def tangent_step_by_blocks(opt, model, theta, state, x, y, Y, width, threads=1):
     reach the same theta (a stepper whose step is not a function of its inputs is refused).
     ``threads``: how many blocks are taken at once.
     """
+    if int(threads) < 1 or (width is not None and int(width) < 1):
+        raise ValueError(f"width and threads must be >= 1, got {width} and {threads}")
     K = int(Y.shape[1])
     if width is None or width >= K:
         return opt.tangent_step(model, theta, state, x, y, Y)
-    if int(width) < 1 or int(threads) < 1:
-        raise ValueError(f"width and threads must be >= 1, got {width} and {threads}")
     xp = namespace_of(theta, Y)
     JY = xp.matrix_transpose(xp.empty((K, int(Y.shape[0])), dtype=Y.dtype))  # Y's column layout
 

@@ -66,7 +66,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 import scipy.linalg
 
 from ..backend import namespace_of, to_host

@@ -96,9 +96,10 @@ def test_a_step_that_is_not_a_function_of_its_inputs_is_refused():
     with pytest.raises(RuntimeError, match="different steps"):
         integrator.tangent_step_by_blocks(Noisy(lr=0.1), model, theta, Noisy(lr=0.1).init(theta),
                                           *data[0], Y, WIDTH)
-    with pytest.raises(ValueError, match="width and threads"):
-        integrator.tangent_step_by_blocks(SGD(lr=0.1), model, theta, None, *data[0], Y, 3,
-                                          threads=0)
+    for width in (3, None):  # refused before any work, wide or narrow
+        with pytest.raises(ValueError, match="width and threads"):
+            integrator.tangent_step_by_blocks(SGD(lr=0.1), model, theta, None, *data[0], Y, width,
+                                              threads=0)
 
 
 def test_run_threads_leave_the_records_unchanged(tmp_path, narrow_blocks):
