@@ -42,8 +42,12 @@ D = default_config()
               help="A completed `refchaos run --measure subspaces` directory of the same model A "
                    "(same training options and number of steps): use its stored tangent matrix "
                    "Y(T) instead of integrating it here (that run checkpoints and resumes).")
+@click.option("--threads", default=1, type=click.IntRange(min=1),
+              help="Threads over the column blocks of model A's tangent matrix; results do not "
+                   "depend on it. Set OPENBLAS_NUM_THREADS=1 beside it.")
 @click.pass_context
-def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, tangent_from, **model_data):
+def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, tangent_from, threads,
+            **model_data):
     """Train model A with SGD (or --optimizer, each model carrying its own optimizer state),
     take the Lyapunov eigenvectors of its tangent matrix, perturb
     copies B at initialisation along them (top, bottom, chaotic, nonchaotic, random) and track
@@ -68,7 +72,8 @@ def perturb(ctx, eps, strategies, k, lr, steps, seed, out, resume, tangent_from,
     checked(config, prepare)
     try:
         summary = run_perturb(config, out, eps=eps, strategies=names, k=k, progress=progress_line,
-                              resume=resume, bar=True, tangent_from=tangent_from)
+                              resume=resume, bar=True, tangent_from=tangent_from,
+                              threads=threads)
     except PerturbError as err:
         raise click.ClickException(str(err)) from None
     except ResultDirectoryError as err:

@@ -65,6 +65,9 @@ def main(argv=None):
     p.add_argument("--tangent-from", default=None,
                    help="a completed `refchaos run --measure subspaces` directory of the same model A "
                         "(e.g. h22_c2_subspaces.py's run, 40 epochs = --steps 36480): its stored Y(T)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads over the column blocks of model A's tangent matrix "
+                        "(results do not depend on it; set OPENBLAS_NUM_THREADS=1 beside it)")
     args = p.parse_args(argv)
     started = time.perf_counter()
     params = dict(QUICK if args.quick else FULL)
@@ -76,7 +79,7 @@ def main(argv=None):
                     steps=params["steps"], seed=SEED, measure=("loss",))
     out = Path(args.out)
     summary = run_perturb(cfg, out / "perturb", eps=EPS, k=params["k"], progress=print,
-                          tangent_from=args.tangent_from)
+                          tangent_from=args.tangent_from, threads=args.threads)
     table = read_table(out / "perturb" / "perturb.csv")
     residuals, ratios, worst = {}, {}, {}
     with np.errstate(invalid="ignore"):

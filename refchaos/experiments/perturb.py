@@ -111,11 +111,11 @@ def stored_tangent(run_dir, setup):
 
 
 def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick=None,
-                   Y_theta=None):
+                   Y_theta=None, threads=1):
     """(exponents (k,), W (N, k)) of model A after ``steps`` optimizer steps, Eq. (3) of
     Y_theta = d theta(T) / d theta(0); ``tick()`` after every step. Model A's divergence
     (:mod:`.divergence`) is a PerturbError. ``Y_theta`` (N, N), given (:func:`stored_tangent`),
-    stands in for the integration."""
+    stands in for the integration; ``threads`` as :func:`refchaos.lyapunov.tangent_matrix`."""
     N = setup.model.num_params
     if k is not None and k > N:
         raise ConfigError(f"--k {k} exceeds the number of parameters N = {N}")
@@ -124,7 +124,7 @@ def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick
         raise PerturbError(problem)
     if Y_theta is None:
         run = tangent_matrix(setup.opt, setup.model, setup.theta0, counting(setup.batch, tick),
-                             steps, theta_only=True)
+                             steps, theta_only=True, threads=threads)
         x, y = setup.batch(steps - 1)
         diverged = DEFAULT_POLICY.check(steps - 1, to_float(setup.model.loss(run.theta, x, y)),
                                         run.theta)
@@ -162,7 +162,7 @@ def directions(exponents, W, eps, strategies, seed):
 
 def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
                 max_matrix_bytes=MAX_MATRIX_BYTES, progress=None, figures=True, resume=False,
-                bar=False, tangent_from=None):
+                bar=False, tangent_from=None, threads=1):
     """Run the perturbation analysis into directory ``out``; return the summary dict.
 
     Writes ``perturb.csv`` (:data:`CSV_COLUMNS`, one row per strategy, eps and step),
@@ -172,10 +172,14 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
     a progress line advancing every step (model A, then A and every copy B).
     ``tangent_from``: a completed ``refchaos run --measure subspaces`` directory of model A's
     training, whose stored Y(T) is used instead of integrating it here (:func:`stored_tangent`;
-    such a run checkpoints and resumes, which this analysis does not).
+    such a run checkpoints and resumes, which this analysis does not). ``threads``: threads
+    over the column blocks of model A's tangent matrix (:func:`refchaos.lyapunov.tangent_matrix`);
+    the result does not depend on it, so it is not part of the claimed configuration.
     """
     eps, strategies = tuple(float(e) for e in eps), tuple(strategies)
     check(config, eps, strategies, k)
+    if isinstance(threads, bool) or int(threads) != threads or int(threads) < 1:
+        raise ConfigError(f"--threads must be an integer >= 1, got {threads!r}")
     setup = prepare(config)
     Y_theta = None if tangent_from is None else stored_tangent(tangent_from, setup)
     rd = ResultDirectory(out, "perturb")
@@ -191,18 +195,19 @@ def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
         with Progress(T + T * (1 + n_curves), label="perturb", enabled=bar) as meter:
             say = (lambda line: meter.write(line, progress)) if progress else (lambda line: None)
             summary = _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say,
-                               meter.tick, Y_theta)
+                               meter.tick, Y_theta, int(threads))
         return rd.finish(summary, figures)
     finally:
         rd.release()
 
 
-def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick, Y_theta=None):
+def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick, Y_theta=None,
+             threads=1):
     start = time.perf_counter()
     T = setup.steps
     say(f"model A: {T} {config.optimizer} steps with the {setup.model.num_params}^2 tangent matrix"
         + ("" if Y_theta is None else " (stored)"))
-    exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes, tick, Y_theta)
+    exponents, W = lyapunov_basis(setup, T, k, max_matrix_bytes, tick, Y_theta, threads)
     lam = np.asarray(to_host(exponents), dtype=np.float64)
     say(f"model A: lambda_1 = {lam[0]:.4g}, lambda_min = {lam[-1]:.4g}, "
         f"{int(np.sum(lam > 0))} positive of {lam.size}")

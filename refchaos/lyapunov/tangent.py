@@ -120,17 +120,19 @@ class TangentMatrixIntegrator(Integrator):
                                 num_params=self.model.num_params)
 
 
-def tangent_matrix(opt, model, theta, batch, steps, state=None, theta_only=False):
+def tangent_matrix(opt, model, theta, batch, steps, state=None, theta_only=False, threads=1):
     """Train ``steps`` steps from theta on batches ``batch(t) -> (x, y)`` and return Y(T).
 
     Y(T) = J(T-1) ... J(0) is the full tangent matrix (n, n) of the whole optimizer state from
     Y(0) = I, with no re-orthonormalisation: for small networks and short horizons only (Eq. (3)
     needs it; long horizons under- or overflow, use :func:`lyapunov_spectrum`). Any stepper.
     ``theta_only=True``: only the columns of theta(0), Y(T) (n, N) from Y(0) = [I_N; 0]
-    (:class:`TangentMatrixIntegrator`); ``Y_theta`` is the same either way.
+    (:class:`TangentMatrixIntegrator`); ``Y_theta`` is the same either way. ``threads``: how
+    many column blocks of Y are taken at once (:func:`.integrator.tangent_step_by_blocks`; the
+    result does not depend on it).
     """
     integ = TangentMatrixIntegrator(opt, model, theta, state, theta_only)
-    return integ.advance(batch, _check_steps(steps)).result()
+    return integ.advance(batch, _check_steps(steps), threads=threads).result()
 
 
 @dataclass(frozen=True)

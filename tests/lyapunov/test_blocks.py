@@ -2,7 +2,7 @@
 the same J Y as one block and as jax.jacfwd of the composed steps, on one or two threads, in
 Y's column layout; one block where the step is not cheap to take again (CGD) or off the host;
 a stepper whose step is not a function of its inputs is refused; ``run --threads`` leaves the
-run's records unchanged.
+run's records unchanged, and ``perturb --threads`` its analysis.
 
 Tolerance against JAX: tests/lyapunov/test_stepper_tangents.py's rtol_for(T * (N + B)). Against
 one block: both are computations of the same product (only how BLAS groups a GEMM's rows may
@@ -17,11 +17,15 @@ import numpy as np
 import pytest
 
 import refchaos.lyapunov.integrator as integrator
-from refchaos.experiments.config import RunConfig
+from click.testing import CliRunner
+
+from refchaos.experiments.config import ConfigError, RunConfig
+from refchaos.experiments.perturb import run_perturb
 from refchaos.experiments.run import run
 from refchaos.experiments.rundir import RunDirectory
 from refchaos.lyapunov import TangentMatrixIntegrator
 from refchaos.optim import SGD, get_optimizer
+from refchaos_cli.perturb import perturb
 from tests.lyapunov.test_stepper_tangents import B, CASES, T, case_id, composed, make
 from tests.tolerances import assert_normwise_close, rtol_for
 
@@ -113,3 +117,28 @@ def test_run_threads_leave_the_records_unchanged(tmp_path, narrow_blocks):
         np.testing.assert_array_equal(a[c], b[c], err_msg=c)
     with pytest.raises(ValueError, match="threads"):
         run(config, tmp_path / "zero", progress=False, threads=0)
+
+
+def test_perturb_threads_leave_the_analysis_unchanged(tmp_path, narrow_blocks):
+    """Model A's Y(T) in blocks on two threads (the library call and ``refchaos perturb
+    --threads 2``): the same exponents and distance table, byte for byte, as one thread."""
+    config = RunConfig(model="mlp:4", subset=64, batch_size=8, steps=10, seed=1, lr=0.5,
+                       measure=("loss",))
+    run_perturb(config, tmp_path / "one", eps=(0.1,), figures=False)
+    run_perturb(config, tmp_path / "two", eps=(0.1,), figures=False, threads=2)
+    args = ["--model", "mlp:4", "--subset", "64", "--batch-size", "8", "--steps", "10",
+            "--seed", "1", "--lr", "0.5", "--eps", "0.1", "--threads", "2",
+            "--out", str(tmp_path / "cli")]
+    result = CliRunner().invoke(perturb, args)
+    assert result.exit_code == 0, result.output
+    for other in ("two", "cli"):
+        assert ((tmp_path / other / "perturb.csv").read_bytes()
+                == (tmp_path / "one" / "perturb.csv").read_bytes()), other
+        np.testing.assert_array_equal(np.load(tmp_path / other / "exponents.npz")["exponents"],
+                                      np.load(tmp_path / "one" / "exponents.npz")["exponents"])
+    with pytest.raises(ConfigError, match="--threads"):
+        run_perturb(config, tmp_path / "zero", eps=(0.1,), threads=0)
+    assert not (tmp_path / "zero").exists()
+    result = CliRunner().invoke(perturb, args[:-4] + ["--threads", "0", "--out", str(tmp_path / "z")])
+    assert result.exit_code == 2 and "--threads" in result.output, result.output
+    assert not (tmp_path / "z").exists()
