@@ -10,6 +10,9 @@ Eq. (15) fit d^2 = alpha t^2 + beta t + eps^2 and the Eq. (5) bounds eps e^{lamb
 * distances follow sqrt(alpha t^2 + beta t) (linear divergence plus a random walk): for every
   strategy, the relative RMS residual of the fit, ||fit - d|| / ||d|| over the steps where the
   fit is real, is below FIT_RESIDUAL_MAX
+* the distances still grow late in the run along every strategy (H22 Fig. 3 caption: "The
+  observed divergence ... increases even after convergence of the training accuracy across all
+  perturbation directions"): d(T) > d(T/2) and d(T) > d(3T/4) for every strategy
 * the upper bound of Eq. (5) holds (H22 Sec. 4.2: "Both bounds hold for our choice of eps =
   0.1"): d(T) < eps e^{lambda_1 T} for every strategy; max_t d(t) / (eps e^{lambda_1 t}) is
   reported beside it (over t < T the finite-time exponent can exceed lambda_1(T))
@@ -81,7 +84,7 @@ def main(argv=None):
     summary = run_perturb(cfg, out / "perturb", eps=EPS, k=params["k"], progress=print,
                           tangent_from=args.tangent_from, threads=args.threads)
     table = read_table(out / "perturb" / "perturb.csv")
-    residuals, ratios, worst = {}, {}, {}
+    residuals, ratios, worst, late = {}, {}, {}, {}
     with np.errstate(invalid="ignore"):
         for (strategy, eps), cols in table.items():
             d, fit, upper = cols["distance"], cols["fit"], cols["upper_bound"]
@@ -90,14 +93,25 @@ def main(argv=None):
                                    if ok.any() else float("nan"))
             ratios[strategy] = float(d[-1] / upper[-1])
             worst[strategy] = float(np.nanmax(d[1:] / upper[1:]))
+            T = d.size - 1
+            late[strategy] = (float(d[T // 2]), float(d[(3 * T) // 4]), float(d[T]))
     res_text = ", ".join(f"{s} {fmt(r, 3)}" for s, r in residuals.items())
     ratio_text = ", ".join(f"{s} {fmt(r, 3)}" for s, r in ratios.items())
     worst_text = ", ".join(f"{s} {fmt(r, 3)}" for s, r in worst.items())
+    late_text = ", ".join(f"{s} {fmt(a, 4)} -> {fmt(b, 4)} -> {fmt(c, 4)}"
+                          for s, (a, b, c) in late.items())
+    growing = [s for s, (a, b, c) in late.items() if c > a and c > b]
     claims = [
         Claim("distances grow as sqrt(alpha t^2 + beta t) (linear divergence plus random walk)",
               "H22 Fig. 3, Eq. (15)", f"relative RMS residual of the fit: {res_text}",
               bool(finite(*residuals.values()) and max(residuals.values()) < FIT_RESIDUAL_MAX),
               f"residual < {FIT_RESIDUAL_MAX} for every strategy"),
+        Claim("the divergence still grows late in the run along every strategy",
+              "H22 Fig. 3 caption: 'increases even after convergence of the training accuracy "
+              "across all perturbation directions'",
+              f"d(T/2) -> d(3T/4) -> d(T): {late_text}; growing: {', '.join(growing) or 'none'}",
+              bool(finite(*(v for t in late.values() for v in t)) and len(growing) == len(late)),
+              "d(T) > d(T/2) and d(T) > d(3T/4) for every strategy"),
         Claim("the exponential upper bound of Eq. (5) holds",
               "H22 Sec. 4.2 'Theoretical bounds': 'Both bounds hold for our choice of' eps = 0.1",
               f"lambda_1 = {fmt(summary['lambda_1'])} per step; d(T) / (eps e^(lambda_1 T)): "
@@ -110,6 +124,7 @@ def main(argv=None):
             f"{EPS[0]:g}, seed {SEED}")
     write_report(out, NAME, claims, {**params, "eps": list(EPS)}, size,
                  extra={"fit_residual": residuals, "ratio_to_upper_bound": ratios,
+                        "late_distances": late,
                         "max_ratio_to_upper_bound": worst,
                         "final_distance": summary["final_distance"]}, started=started, argv=argv)
     return 0
