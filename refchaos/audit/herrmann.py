@@ -299,7 +299,7 @@ def _h22_t22(xp):
                    ((rho_sgd > 1, "the unpruned map must be chaotic"),))
 
 
-@check("H22-S4.2", "Sec. 4.2 directions: |d theta| = eps, in their eigenspaces; chaotic = lam > 0")
+@check("H22-S4.2", "Sec. 4.2 directions: |d theta| = eps, in their eigenspaces; chaotic = lam > 0, non-chaotic lam < 0")
 def _h22_s42(xp):
     N, eps = 8, 0.1
     V, _ = np.linalg.qr(host_rng(19).standard_normal((N, N)))
@@ -307,7 +307,7 @@ def _h22_s42(xp):
     dirs = ly.perturbation_directions(_to(xp, lam), _to(xp, V), eps=eps, seed=1)
     res = max(abs(_norm(xp, d) / eps - 1) for d in dirs.values())
     Vx = _to(xp, V)
-    for name, mask in (("chaotic", lam > 0), ("nonchaotic", lam <= 0)):
+    for name, mask in (("chaotic", lam > 0), ("nonchaotic", lam < 0)):  # lam = 0: neither
         Vc = _to(xp, V[:, ~mask])  # the complement must carry nothing
         res = max(res, _norm(xp, xp.matrix_transpose(Vc) @ dirs[name]) / eps)
     res = max(res, abs(abs(to_float(xp.sum(dirs["top"] * Vx[:, 0]))) / eps - 1),

@@ -18,8 +18,10 @@
    eps (Eq. (5), :func:`distance_bounds`).
 
 With ``k`` < N only the k leading eigenvectors are used: ``bottom`` is then the k-th (the
-smallest resolved), ``nonchaotic`` combines the resolved ones with lambda <= 0, and the lower
+smallest resolved), ``nonchaotic`` draws from the resolved ones with lambda < 0, and the lower
 bound of Eq. (5) (which needs lambda_N) is not given. ``random`` is uniform in R^N either way.
+Exponents within the SVD's rounding of 0 (sigma_i = 1 within n eps sigma_max) are neutral and
+in neither subspace, as in the subspaces measure.
 
 Symbols: theta_A -> ``theta``; Y(T) -> ``Y``; lambda_i -> ``exponents``; v_i -> ``W[:, i]``;
 eps -> ``eps``; alpha, beta -> ``alpha``, ``beta``.
@@ -32,9 +34,10 @@ import time
 import numpy as np
 
 from .. import io
-from ..backend import asarray, namespace_of, to_float, to_host
+from ..backend import asarray, to_float, to_host
 from ..lyapunov import (STRATEGIES, UnrepresentableError, distance_bounds, distance_curves,
-                        fit_distance, lyapunov_matrix, perturbation_directions, tangent_matrix)
+                        fit_distance, lyapunov_matrix, neutral_exponent, perturbation_directions,
+                        tangent_matrix)
 from .config import COPIES_OPTIMIZERS, ConfigError, RunConfig
 from .divergence import DEFAULT_POLICY
 from .measures.subspaces import MAX_MATRIX_BYTES, Subspaces, matrix_too_large
@@ -142,22 +145,14 @@ def lyapunov_basis(setup, steps, k=None, max_matrix_bytes=MAX_MATRIX_BYTES, tick
                            "Use fewer --steps, or --k to keep only the resolved leading ones") from None
 
 
-def directions(exponents, W, eps, strategies, seed):
-    """dtheta (N,) per strategy with |dtheta| = eps (see the module docstring for k < N)."""
-    N, k = W.shape
-    if k == N:
-        return perturbation_directions(exponents, W, eps=eps, strategies=strategies, seed=seed)
-    xp = namespace_of(W)
-    inner = [s for s in strategies if s != "random"]
-    out = {}
-    if inner:  # coefficients in the resolved basis; W has orthonormal columns, so |W c| = |c|
-        coef = perturbation_directions(exponents, xp.eye(k, dtype=W.dtype), eps=eps,
-                                       strategies=inner, seed=seed)
-        out = {s: W @ c for s, c in coef.items()}
-    if "random" in strategies:
-        out["random"] = perturbation_directions(xp.zeros(N, dtype=W.dtype), xp.eye(N, dtype=W.dtype),
-                                                eps=eps, strategies=("random",), seed=seed)["random"]
-    return {s: out[s] for s in strategies}
+def directions(exponents, W, eps, strategies, seed, steps):
+    """dtheta (N,) per strategy with |dtheta| = eps from the k leading exponents and vectors of
+    Lambda(T) after ``steps`` = T steps; exponents within rounding of 0 are neutral, in neither
+    subspace (:func:`refchaos.lyapunov.neutral_exponent`; the module docstring for k < N)."""
+    lam = np.asarray(to_host(exponents), dtype=np.float64)
+    band = neutral_exponent(lam.max(), steps, W.shape[0], W.dtype)
+    return perturbation_directions(exponents, W, eps=eps, strategies=strategies, neutral=band,
+                                   seed=seed)
 
 
 def run_perturb(config, out, eps=DEFAULT_EPS, strategies=STRATEGIES, k=None,
@@ -213,7 +208,7 @@ def _analyse(rd, config, setup, eps, strategies, k, max_matrix_bytes, say, tick,
         f"{int(np.sum(lam > 0))} positive of {lam.size}")
     perts = {}
     for e in eps:
-        for s, d in directions(exponents, W, e, strategies, config.seed).items():
+        for s, d in directions(exponents, W, e, strategies, config.seed, T).items():
             perts[(s, e)] = d
     say(f"copies B: {len(perts)} perturbed runs of {T} steps")
     init, step = setup.stateful_step()  # each model B starts at opt.init(theta_B(0))

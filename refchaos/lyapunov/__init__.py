@@ -31,7 +31,7 @@ from .perturbation import (
     perturbation_directions,
 )
 from .local import LocalSpectrum, gradient_overlap, local_analysis, local_exponents
-from .matrix import UnrepresentableError, lyapunov_matrix
+from .matrix import UnrepresentableError, lyapunov_matrix, neutral_exponent
 from .subspaces import (FiniteTimeSubspaces, SubspaceOverlap, finite_time_subspaces,
                         random_similarity, subspace_overlap, subspace_similarity)
 from .integrator import Integrator
@@ -57,7 +57,8 @@ __all__ = [
     "distance_bounds", "STRATEGIES",
     "expected_init_distance", "monte_carlo_init_distance", "paper_reading_a8", "InitDistance",
     "local_exponents", "gradient_overlap", "local_analysis", "LocalSpectrum",
-    "lyapunov_matrix", "UnrepresentableError", "max_exponent", "MaxExponentRun",
+    "lyapunov_matrix", "neutral_exponent", "UnrepresentableError",
+    "max_exponent", "MaxExponentRun",
     "tangent_step", "tangent_matrix", "lyapunov_spectrum", "tangent_dim", "TangentMatrixRun",
     "SpectrumRun", "Integrator", "MaxExponentIntegrator", "SpectrumIntegrator",
     "TangentMatrixIntegrator", "FiniteTimeSubspaces", "finite_time_subspaces", "SubspaceOverlap",

@@ -31,9 +31,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..backend import namespace_of, to_host
 
 RESOLUTION_FACTOR = 1.0  # Multiple of n * eps * sigma_max below which sigma_i is unresolved.
+
+
+def neutral_exponent(lambda_1, t, n, dtype):
+    """Half-width of the exponents that rounding cannot tell from 0, for Lambda(t) of Eq. (3).
+
+    The SVD gives each sigma_i within delta = RESOLUTION_FACTOR * n * eps * sigma_max, with
+    sigma_max = e^(lambda_1 t); a singular value within 1 +- delta is 1 within rounding (the
+    neutral band of :mod:`.subspaces`), i.e. lambda_i = ln(sigma_i) / t within
+    [ln(1 - delta) / t, ln(1 + delta) / t]. Returned: the wider side, -ln(1 - delta) / t
+    (inf where delta >= 1: no exponent can then be told from 0).
+    """
+    t = float(t)
+    unit = RESOLUTION_FACTOR * int(n) * float(np.finfo(dtype).eps)
+    log_delta = math.log(unit) + float(lambda_1) * t  # finite where e^(lambda_1 t) overflows
+    return -math.log1p(-math.exp(log_delta)) / t if log_delta < 0.0 else math.inf
 
 
 class UnrepresentableError(ValueError):

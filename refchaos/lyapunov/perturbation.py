@@ -12,17 +12,29 @@ Strategies (H22's five):
 =============  =============================================================================
 ``top``        v_1, the eigenvector of the largest exponent
 ``bottom``     v_N, the eigenvector of the smallest exponent
-``chaotic``    random combination of the v_i with lambda_i > 0
-``nonchaotic`` random combination of the v_i with lambda_i <= 0
+``chaotic``    a random direction of V_chaotic = span{v_i : lambda_i > 0}
+``nonchaotic`` a random direction of V_non-chaotic = span{v_i : lambda_i < 0}
 ``random``     a direction uniform on the sphere in R^N
 =============  =============================================================================
 
-"Chaotic" follows the released code, which calls an eigenvalue w_i of Y^T Y chaotic when
-w_i > 1; since lambda_i = 1/(2t) ln w_i, that is exactly lambda_i > 0 (``threshold=0``).
-Random combinations use standard-normal coefficients from the host generator, so the
-resulting direction is uniform on the unit sphere of the subspace. Each direction is
-normalised and scaled by eps (0.1 in H22's figures); the unit direction depends only on the
-seed, so several eps give parallel perturbations.
+The subspaces are H22's (Sec. 4.2: V_chaotic(t) := {v | lambda > 0}, V_non-chaotic(t) :=
+{v | lambda < 0}); an exponent that is 0 belongs to neither. ``neutral`` widens that 0 to a
+band |lambda_i| <= neutral, for exponents that rounding cannot tell from 0
+(:func:`refchaos.lyapunov.neutral_exponent`; the same rule as the neutral band of
+:mod:`.subspaces`). With ``neutral=0`` the split is by raw sign, and the chaotic set is the
+released code's (an eigenvalue w_i of Y^T Y is chaotic when w_i > 1, i.e. lambda_i > 0).
+
+Every direction is a property of the spectrum, not of the basis a linear-algebra library
+returns for it, so it is the same on any LAPACK and any number of threads. An eigenvector is
+defined up to its sign: ``top`` and ``bottom`` are taken with their entry of largest magnitude
+positive. A random direction of a subspace S is P_S g / |P_S g| with g standard normal in R^N
+and P_S = V_S V_S^T the orthogonal projector on S: uniform on the unit sphere of S, and
+unchanged by any rotation of the basis V_S within S (standard-normal coefficients in the
+returned basis have the same distribution, but their draw would follow the basis). Each
+direction is normalised and scaled by eps (0.1 in H22's figures); the unit direction depends
+only on the seed, so several eps give parallel perturbations. With only the k < N leading
+eigenvectors given, ``bottom`` is the k-th, ``nonchaotic`` draws from the resolved vectors
+with lambda_i < 0, and ``random`` is still uniform in R^N.
 
 Eq. (15) models the divergence as a linear drift plus a random walk, d(t) = sqrt(alpha t^2 +
 beta t). The released code fits d^2 = a t + b t^2 + d0^2 by unweighted least squares with
@@ -41,33 +53,33 @@ from dataclasses import dataclass
 import array_api_compat
 import numpy as np
 
-from ..backend import host_rng, namespace_of, to_host
+from ..backend import host_rng, namespace_of, to_float, to_host
 from .copies import StatefulStep
 
 STRATEGIES = ("top", "bottom", "chaotic", "nonchaotic", "random")
 DEFAULT_EPS = 0.1  # The perturbation size of H22's perturbation figures.
-CHAOTIC_THRESHOLD = 0.0  # lambda > 0  <=>  eigenvalue of Y^T Y > 1 (the released code's test).
 
 
 def perturbation_directions(exponents, eigenvectors, *, eps=DEFAULT_EPS, strategies=STRATEGIES,
-                            threshold=CHAOTIC_THRESHOLD, seed=0):
+                            neutral=0.0, seed=0):
     """H22 Sec. 4.2 perturbations dtheta (N,) with |dtheta|_2 = eps, one per strategy.
 
     Parameters
     ----------
-    exponents : array (N,)
+    exponents : array (k,)
         Lyapunov exponents lambda_i (any order).
-    eigenvectors : array (N, N)
-        Column i is the eigenvector v_i of ``exponents[i]``; orthonormal columns.
+    eigenvectors : array (N, k), k <= N
+        Column i is the eigenvector v_i of ``exponents[i]``; orthonormal columns (all N, or
+        the k leading ones: module docstring).
     eps : float
         Euclidean norm of every returned perturbation.
     strategies : sequence of str
         A subset of :data:`STRATEGIES`.
-    threshold : float
-        v_i is chaotic when lambda_i > threshold.
+    neutral : float >= 0
+        v_i is chaotic when lambda_i > neutral, non-chaotic when lambda_i < -neutral.
     seed : int or numpy.random.Generator
-        Host RNG for the random combinations and the random direction (drawn in the order of
-        ``strategies``).
+        Host RNG for the random directions (one standard-normal g in R^N per strategy that
+        needs one, drawn in the order of ``strategies``).
 
     Returns
     -------
@@ -79,34 +91,38 @@ def perturbation_directions(exponents, eigenvectors, *, eps=DEFAULT_EPS, strateg
         Unknown strategy, mismatched shapes, or an empty chaotic / non-chaotic set.
     """
     xp = namespace_of(exponents, eigenvectors)
-    N = eigenvectors.shape[0]
-    if tuple(eigenvectors.shape) != (N, N) or tuple(exponents.shape) != (N,):
-        raise ValueError(f"need exponents (N,) and eigenvectors (N, N), got "
-                         f"{tuple(exponents.shape)} and {tuple(eigenvectors.shape)}")
+    shape = tuple(eigenvectors.shape)
+    if len(shape) != 2 or not 1 <= shape[1] <= shape[0] or tuple(exponents.shape) != shape[1:]:
+        raise ValueError(f"need exponents (k,) and eigenvectors (N, k) with k <= N, got "
+                         f"{tuple(exponents.shape)} and {shape}")
+    N = shape[0]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"unknown strategies {unknown}; choose from {STRATEGIES}")
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
+    if not neutral >= 0:
+        raise ValueError(f"neutral must be >= 0, got {neutral}")
     lam = np.asarray(to_host(exponents), dtype=np.float64)
     rng = host_rng(seed)
     device = array_api_compat.device(eigenvectors)
+
+    def gaussian():  # g ~ N(0, I_N), from the one host stream
+        return xp.asarray(rng.standard_normal(N), dtype=eigenvectors.dtype, device=device)
+
     out = {}
     for name in strategies:
-        if name == "top":
-            v = eigenvectors[:, int(np.argmax(lam))]
-        elif name == "bottom":
-            v = eigenvectors[:, int(np.argmin(lam))]
+        if name in ("top", "bottom"):
+            v = eigenvectors[:, int(np.argmax(lam) if name == "top" else np.argmin(lam))]
+            v = v if to_float(v[int(xp.argmax(xp.abs(v)))]) > 0 else -v  # the sign convention
         elif name == "random":
-            v = xp.asarray(rng.standard_normal(N), dtype=eigenvectors.dtype, device=device)
+            v = gaussian()
         else:
-            chaotic = lam > threshold
-            idx = np.flatnonzero(chaotic if name == "chaotic" else ~chaotic)
+            idx = np.flatnonzero(lam > neutral if name == "chaotic" else lam < -neutral)
             if idx.size == 0:
-                raise ValueError(f"no {name} exponents (threshold {threshold}) to combine")
-            c = xp.asarray(rng.standard_normal(idx.size), dtype=eigenvectors.dtype, device=device)
+                raise ValueError(f"no {name} exponents (neutral band {neutral:g}) to draw from")
             V_S = xp.take(eigenvectors, xp.asarray(idx, device=device), axis=1)  # (N, |S|)
-            v = V_S @ c
+            v = V_S @ (xp.matrix_transpose(V_S) @ gaussian())  # P_S g: basis-independent
         out[name] = v * (eps / xp.linalg.vector_norm(v))  # |dtheta| = eps
     return out
 

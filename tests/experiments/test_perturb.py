@@ -30,11 +30,11 @@ def test_directions_have_norm_eps(k):
     assert W.shape == (N, k or N)
     strategies = STRATEGIES if k is None else ("top", "chaotic", "random")
     for eps in (0.1, 0.003):
-        dirs = directions(exponents, W, eps, strategies, seed=0)
+        dirs = directions(exponents, W, eps, strategies, seed=0, steps=TINY.steps)
         assert list(dirs) == list(strategies)
         for d in dirs.values():
             assert abs(np.linalg.norm(d) - eps) <= 8 * np.finfo(float).eps * eps
-    top = directions(exponents, W, 1.0, ("top",), seed=0)["top"]
+    top = directions(exponents, W, 1.0, ("top",), seed=0, steps=TINY.steps)["top"]
     np.testing.assert_allclose(abs(top @ W[:, 0]), 1.0, rtol=1e-12)
 
 

@@ -66,7 +66,8 @@ def test_perturb_with_a_stateful_optimizer(tmp_path, opt):
     lam, W = lyapunov_basis(setup, 12)
     np.testing.assert_allclose(lam, lam_ref, rtol=1e-9, atol=1e-12)
     # model B: a fresh optimizer state at theta_B(0), the same batches as A
-    dtheta = W[:, 0] * (0.1 / np.linalg.norm(W[:, 0]))
+    v = W[:, 0] * np.sign(W[np.argmax(np.abs(W[:, 0])), 0])  # the sign convention of "top"
+    dtheta = v * (0.1 / np.linalg.norm(v))
     a, sa = setup.theta0, setup.opt.init(setup.theta0)
     b = setup.theta0 + dtheta
     sb = setup.opt.init(b)
@@ -76,7 +77,7 @@ def test_perturb_with_a_stateful_optimizer(tmp_path, opt):
         b, sb, _ = setup.opt.step(setup.model, b, sb, *setup.batch(t))
         d.append(np.linalg.norm(b - a))
     got = read_table(tmp_path / "p" / "perturb.csv")[("top", 0.1)]["distance"]
-    np.testing.assert_allclose(got, d, rtol=1e-9, atol=0)  # the sign of v_1 is free: |d| is not
+    np.testing.assert_allclose(got, d, rtol=1e-9, atol=0)
 
 
 def test_prune_with_momentum_trains_momentum_sgd(tmp_path):

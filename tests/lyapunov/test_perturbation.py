@@ -13,6 +13,7 @@ from refchaos.lyapunov import (
     distance_bounds,
     distance_curves,
     fit_distance,
+    neutral_exponent,
     perturbation_directions,
 )
 from tests.tolerances import rtol_for
@@ -39,13 +40,14 @@ def test_directions_have_norm_eps_and_lie_in_their_subspaces(xp):
     # top / bottom: +-eps times the eigenvector of the largest / smallest exponent (any order)
     assert abs(abs(V[:, 3] @ host["top"]) - eps) <= tol * eps
     assert abs(abs(V[:, 4] @ host["bottom"]) - eps) <= tol * eps
-    chaotic = lam > 0  # lambda = 0 (an eigenvalue 1 of Y^T Y) is not chaotic
-    # chaotic combination: no component along non-chaotic eigenvectors, and vice versa
+    # H22's subspaces: lambda > 0 and lambda < 0; lambda = 0 (an eigenvalue 1 of Y^T Y) is in
+    # neither, so each direction has no component outside its own subspace
+    chaotic, nonchaotic = lam > 0, lam < 0
     assert np.max(np.abs(V[:, ~chaotic].T @ host["chaotic"])) <= tol * eps
-    assert np.max(np.abs(V[:, chaotic].T @ host["nonchaotic"])) <= tol * eps
-    # random combinations really mix their subspace (every coefficient nonzero)
+    assert np.max(np.abs(V[:, ~nonchaotic].T @ host["nonchaotic"])) <= tol * eps
+    # random directions of a subspace really mix it (every coefficient nonzero)
     assert np.min(np.abs(V[:, chaotic].T @ host["chaotic"])) > 1e-6
-    assert np.min(np.abs(V[:, ~chaotic].T @ host["nonchaotic"])) > 1e-6
+    assert np.min(np.abs(V[:, nonchaotic].T @ host["nonchaotic"])) > 1e-6
     # the random direction is not confined to either subspace
     assert np.linalg.norm(V[:, chaotic].T @ host["random"]) > 1e-3
     assert np.linalg.norm(V[:, ~chaotic].T @ host["random"]) > 1e-3
@@ -59,6 +61,70 @@ def test_directions_are_seeded_and_eps_only_scales():
     for k in STRATEGIES:
         np.testing.assert_allclose(10 * b[k], a[k], rtol=rtol_for(N))
     assert not np.allclose(a["random"], c["random"])
+
+
+def test_directions_do_not_depend_on_the_basis_returned_for_the_spectrum():
+    # An SVD may return any sign for each singular vector and, where singular values are close
+    # or equal, any orthonormal basis of their subspace (the returned vectors do differ between
+    # LAPACK builds and thread counts). Flipping every sign leaves each strategy's direction
+    # unchanged; any orthonormal basis of V_chaotic and of V_non-chaotic (not an eigenbasis:
+    # a rotation within the whole subspace) leaves the chaotic, non-chaotic and random ones
+    # unchanged; both up to rounding, ~N u.
+    lam, V, _, _ = spectrum_case(np)
+    rng = np.random.default_rng(7)
+    a = perturbation_directions(lam, V, eps=0.1, seed=3)
+    flipped = perturbation_directions(lam, V * rng.choice([-1.0, 1.0], size=N), eps=0.1, seed=3)
+    W = V.copy()
+    for mask in (lam > 0, lam < 0):
+        idx = np.flatnonzero(mask)
+        Q, _ = np.linalg.qr(rng.standard_normal((idx.size, idx.size)))
+        W[:, idx] = W[:, idx] @ Q
+    rotated = perturbation_directions(lam, W, eps=0.1, seed=3)
+    for k in STRATEGIES:
+        np.testing.assert_allclose(flipped[k], a[k], rtol=0, atol=rtol_for(N) * 0.1, err_msg=k)
+    for k in ("chaotic", "nonchaotic", "random"):
+        np.testing.assert_allclose(rotated[k], a[k], rtol=0, atol=rtol_for(N) * 0.1, err_msg=k)
+    # the sign convention: the entry of largest magnitude is positive
+    for k in ("top", "bottom"):
+        assert a[k][np.argmax(np.abs(a[k]))] > 0
+
+
+def test_neutral_band_and_leading_vectors():
+    lam, V, _, _ = spectrum_case(np)
+    # |lambda| <= neutral is in neither subspace: 0.05 and -0.1 drop out at neutral = 0.1
+    dirs = perturbation_directions(lam, V, eps=1.0, seed=0, neutral=0.1)
+    inside = {"chaotic": lam > 0.1, "nonchaotic": lam < -0.1}
+    for name, mask in inside.items():
+        assert np.max(np.abs(V[:, ~mask].T @ dirs[name])) <= rtol_for(N)
+        assert np.min(np.abs(V[:, mask].T @ dirs[name])) > 1e-6
+    with pytest.raises(ValueError, match="no chaotic"):
+        perturbation_directions(lam, V, strategies=["chaotic"], neutral=2.0)
+    with pytest.raises(ValueError, match="neutral"):
+        perturbation_directions(lam, V, neutral=-1.0)
+    # only the k = 5 leading (largest) exponents known: bottom is the smallest of them, the
+    # directions lie in their span except the random one, which is uniform in R^N
+    order = np.argsort(-lam)[:5]
+    part = perturbation_directions(lam[order], V[:, order], eps=1.0, seed=0)
+    np.testing.assert_allclose(abs(V[:, order[-1]] @ part["bottom"]), 1.0, rtol=1e-14)
+    rest = V[:, np.argsort(-lam)[5:]]
+    for name in ("top", "bottom", "chaotic", "nonchaotic"):
+        assert np.max(np.abs(rest.T @ part[name])) <= rtol_for(N), name
+    assert np.linalg.norm(rest.T @ part["random"]) > 1e-3
+
+
+def test_neutral_exponent_is_the_svd_resolution_in_exponent_units():
+    # sigma_max = e^(lambda_1 t); delta = n u sigma_max; band = -ln(1 - delta) / t
+    n, t, lam1 = 100, 50.0, 0.02
+    delta = n * np.finfo(np.float64).eps * math.exp(lam1 * t)
+    band = neutral_exponent(lam1, t, n, np.float64)
+    assert band == pytest.approx(-math.log1p(-delta) / t, rel=1e-15)
+    # a singular value 1 +- delta / 2 has an exponent inside the band, 1 +- 2 delta outside
+    for f in (0.5, -0.5):
+        assert abs(math.log1p(f * delta) / t) <= band
+    for f in (2.0, -2.0):
+        assert abs(math.log1p(f * delta) / t) > band
+    assert neutral_exponent(lam1, t, n, np.float32) > band  # coarser dtype, wider band
+    assert neutral_exponent(800.0, 1.0, n, np.float64) == math.inf  # delta >= 1
 
 
 def test_direction_errors():
