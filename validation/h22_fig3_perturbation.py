@@ -13,6 +13,11 @@ Eq. (15) fit d^2 = alpha t^2 + beta t + eps^2 and the Eq. (5) bounds eps e^{lamb
 * the distances still grow late in the run along every strategy (H22 Fig. 3 caption: "The
   observed divergence ... increases even after convergence of the training accuracy across all
   perturbation directions"): d(T) > d(T/2) and d(T) > d(3T/4) for every strategy
+* the distances follow the order the strategies are built for (H22 Fig. 3 caption: "Darker lines
+  represent perturbation directions which we expect to lead to higher model divergence"; Sec.
+  4.2 names (1) the top vector "the maximally chaotic direction", (2) the bottom one "maximally
+  non-chaotic", (3) and (4) random chaotic and non-chaotic directions, (5) a random one "for
+  comparison", which has no expected place): d(T) top > chaotic > nonchaotic > bottom
 * the upper bound of Eq. (5) holds (H22 Sec. 4.2: "Both bounds hold for our choice of eps =
   0.1"): d(T) < eps e^{lambda_1 T} for every strategy; max_t d(t) / (eps e^{lambda_1 t}) is
   reported beside it (over t < T the finite-time exponent can exceed lambda_1(T))
@@ -57,6 +62,7 @@ EPS = (0.1,)  # H22's perturbation size
 QUICK = dict(dataset="digits", model="mlp:8", lr=0.1, steps=300, k=600)
 FULL = dict(dataset="usps", model="mlp:20", lr=1e-3, steps=912, k=2000)
 FIT_RESIDUAL_MAX = 0.2  # "follows Eq. (15)": fit within 20 % RMS of the measured distances
+ORDER = ("top", "chaotic", "nonchaotic", "bottom")  # expected d(T), largest first; random unranked
 NAME = "h22_fig3_perturbation"
 
 
@@ -101,6 +107,10 @@ def main(argv=None):
     late_text = ", ".join(f"{s} {fmt(a, 4)} -> {fmt(b, 4)} -> {fmt(c, 4)}"
                           for s, (a, b, c) in late.items())
     growing = [s for s, (a, b, c) in late.items() if c > a and c > b]
+    final = {s: late[s][2] for s in ORDER}
+    ranked = sorted(final, key=final.get, reverse=True)
+    ordered = all(final[a] > final[b] for a, b in zip(ORDER, ORDER[1:]))
+    order_text = " > ".join(f"{s} {fmt(final[s], 4)}" for s in ranked)
     claims = [
         Claim("distances grow as sqrt(alpha t^2 + beta t) (linear divergence plus random walk)",
               "H22 Fig. 3, Eq. (15)", f"relative RMS residual of the fit: {res_text}",
@@ -112,6 +122,13 @@ def main(argv=None):
               f"d(T/2) -> d(3T/4) -> d(T): {late_text}; growing: {', '.join(growing) or 'none'}",
               bool(finite(*(v for t in late.values() for v in t)) and len(growing) == len(late)),
               "d(T) > d(T/2) and d(T) > d(3T/4) for every strategy"),
+        Claim("the distances are ordered as the strategies expect: "
+              "top > chaotic > nonchaotic > bottom",
+              "H22 Fig. 3 caption: 'Darker lines represent perturbation directions which we expect "
+              "to lead to higher model divergence'",
+              f"d(T), largest first: {order_text}; random {fmt(late['random'][2], 4)}",
+              bool(finite(*final.values()) and ordered),
+              "d(T) strictly decreasing along " + " > ".join(ORDER) + " (random unranked)"),
         Claim("the exponential upper bound of Eq. (5) holds",
               "H22 Sec. 4.2 'Theoretical bounds': 'Both bounds hold for our choice of' eps = 0.1",
               f"lambda_1 = {fmt(summary['lambda_1'])} per step; d(T) / (eps e^(lambda_1 T)): "
@@ -124,7 +141,7 @@ def main(argv=None):
             f"{EPS[0]:g}, seed {SEED}")
     write_report(out, NAME, claims, {**params, "eps": list(EPS)}, size,
                  extra={"fit_residual": residuals, "ratio_to_upper_bound": ratios,
-                        "late_distances": late,
+                        "late_distances": late, "order_final": ranked,
                         "max_ratio_to_upper_bound": worst,
                         "final_distance": summary["final_distance"]}, started=started, argv=argv)
     return 0

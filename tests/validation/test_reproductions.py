@@ -26,7 +26,7 @@ SCRIPTS = {
     "h22_eigencounts": {0, 1, 2},
     "h22_ftle": {0, 1},
     "h22_c2_subspaces": {0, 1, 2},
-    "h22_fig3_perturbation": {0, 1, 2},
+    "h22_fig3_perturbation": {0, 1, 2, 3},
     "h22_a8_distance": {0, 1, 3},  # row 2 (E d = 6.38) is the paper's number, not ours
     "j25_lr_sweep": {1, 2},  # row 0 (library onset rule) depends on near-zero exponents
     "edge_of_stability": {0, 1, 2},
