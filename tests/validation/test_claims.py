@@ -28,7 +28,7 @@ EXPECTED = {
     "H22-B1-cnn", "H22-B1-across", "H22-fig2-onset", "H22-B2-overlap", "H22-B2-count-trend",
     "H22-B2-hessian-nonzero",
     # H22 Sec. 4.2, Fig. 3, App. A.8, C.1-C.5
-    "H22-C1-ftle", "H22-C1-nonnegative", "H22-C2-subspaces", "H22-fig3-growth",
+    "H22-C1-ftle", "H22-C1-nonnegative", "H22-C2-subspaces", "H22-fig3-growth", "H22-fig3-order",
     "H22-4.2-no-saturation", "H22-4.2-max-divergence", "H22-A8-6.38",
     "H22-C3-magnitude-similar", "H22-C3-magnitude-drop", "H22-C3-momentum", "H22-eq15-fit",
     "H22-C4-random", "H22-C4-float64", "H22-C4-larger-eps",
